@@ -1,0 +1,131 @@
+/** The `ingest` command line: parse, dispatch, and turn every failure into a one-line error and an exit code. */
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode } from '../errors.js';
+import { CredentialsError, PlanRestrictionError } from '../sources/errors.js';
+import { argumentList, indexNameFromFile, readCsvList, readTextList } from '../universe/lists.js';
+import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
+import { processOutput } from './render.js';
+import { runConfigCommand } from './config-command.js';
+import { SETTING_NAMES } from '../config/settings.js';
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0    every unit succeeded (symbols without data are warnings)
+  1    some units failed or were not attempted; everything else is committed
+  2    usage, input or settings error; nothing was fetched or written
+  3    the run could not proceed (credentials rejected or missing, plan restriction,
+       storage not writable, another ingest holds the lake)
+  130  interrupted (SIGINT); committed data is kept, rerun to complete
+  143  terminated (SIGTERM); committed data is kept, rerun to complete`;
+
+function addIngestOptions(cmd: Command): Command {
+  return cmd
+    .option('--timeframe <tf>', 'bar timeframe: 1Min…59Min, 1Hour…23Hour, 1Day, 1Week, 1Month (settings: timeframe)')
+    .option('--start <date>', 'first New York trading date, YYYY-MM-DD (default: resume from the lake, new symbols from settings start)')
+    .option('--end <date>', 'last New York trading date, inclusive (default: now − 16 min)')
+    .option('--feed <feed>', 'sip | iex | otc | boats (settings: feed)')
+    .option('--adjustment <adj>', 'raw | split | dividend | spin-off | all (settings: adjustment)')
+    .addOption(new Option('--source <name>', 'data source').choices(['alpaca', 'synthetic']).default('alpaca'))
+    .option('--out <dir>', 'storage directory (settings: local_storage_dir, default ./data)')
+    .option('--dataset <name>', 'dataset directory name (default equities_<timeframe>)')
+    .option('--config <path>', 'settings file (default ./settings.ini)')
+    .option('--threads <n>', 'concurrent units of work (settings: api_threads)')
+    .option('--rate-limit <n>', 'requests per minute for the whole run (settings: rate_limit_per_minute)')
+    .option('--max-attempts <n>', 'attempts per request before a unit fails (settings: max_attempts)')
+    .option('--request-timeout <seconds>', 'per-request deadline (settings: request_timeout_seconds)')
+    .option('--circuit-breaker <n>', 'stop after n consecutive failed requests, 0 = never (settings: circuit_breaker_failures)')
+    .option('--lookback <sessions>', 'sessions re-fetched before the covered end (settings: lookback_sessions)')
+    .option('--refetch', 'fetch the whole range even where the lake already has it')
+    .option('--index-name <name>', 'record index membership in metadata/indices/<name>.csv')
+    .option('--skip-invalid', 'skip invalid symbols with a warning instead of stopping')
+    .option('--no-progress', 'plain log lines even on a terminal')
+    .option('--json', 'print one machine-readable summary object on stdout')
+    .option('--quiet', 'print only errors and the summary')
+    .option('--verbose', 'log every request and unit start');
+}
+
+export async function main(argv: string[], ctx: Partial<CommandContext> = {}): Promise<number> {
+  const controller = new AbortController();
+  let signalExit: number | undefined;
+  const onSignal = (name: 'SIGINT' | 'SIGTERM') => () => {
+    const code = name === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm;
+    if (signalExit !== undefined) process.exit(code); // a second signal: stop now
+    signalExit = code;
+    process.stderr.write(`${name}: finishing commits in flight, then stopping (send again to stop at once)\n`);
+    controller.abort();
+  };
+  const sigint = onSignal('SIGINT');
+  const sigterm = onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+  const context: CommandContext = {
+    env: ctx.env ?? process.env,
+    io: ctx.io ?? processOutput,
+    stdoutIsTty: ctx.stdoutIsTty ?? Boolean(process.stdout.isTTY),
+    signal: controller.signal,
+    now: ctx.now ?? Date.now,
+  };
+  let exitCode: number = ExitCode.ok;
+  const program = new Command('ingest')
+    .description('Bulk-ingest historical US stock bars into a partitioned Parquet lake')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => context.io.err(s.trimEnd()), writeOut: (s) => context.io.out(s.trimEnd()) })
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showSuggestionAfterError();
+
+  addIngestOptions(program.command('csv <file>').description('ingest the symbols of a CSV file (column Symbol or Ticker, or --column)'))
+    .option('--column <name>', 'the CSV column holding the symbols')
+    .action(async (file: string, flags: IngestFlags & { column?: string }) => {
+      exitCode = await runIngestCommand(readCsvList(file, flags.column), file, flags, indexNameFromFile(file), context);
+    });
+  addIngestOptions(program.command('file <file>').description('ingest the symbols of a text file (one per line, # comments)')).action(
+    async (file: string, flags: IngestFlags) => {
+      exitCode = await runIngestCommand(readTextList(file), file, flags, indexNameFromFile(file), context);
+    },
+  );
+  addIngestOptions(program.command('symbols <symbols...>').description('ingest the symbols given as arguments')).action(
+    async (symbols: string[], flags: IngestFlags) => {
+      exitCode = await runIngestCommand(argumentList(symbols), 'arguments', flags, undefined, context);
+    },
+  );
+  program
+    .command('config')
+    .description(`print the effective settings and where each came from (${SETTING_NAMES.length} keys)`)
+    .option('--config <path>', 'settings file (default ./settings.ini)')
+    .option('--out <dir>', 'storage directory')
+    .option('--json', 'print JSON')
+    .action((flags: { config?: string; out?: string; json?: boolean }) => {
+      exitCode = runConfigCommand(flags, context);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    exitCode = exitCodeFor(error, context);
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+  return signalExit ?? exitCode;
+}
+
+/** Map anything thrown to one line on stderr and an exit code. No stack traces for user-caused errors. */
+function exitCodeFor(error: unknown, ctx: CommandContext): number {
+  if (error instanceof CommanderError) {
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    return ExitCode.usage; // commander already printed its message
+  }
+  const withCode = error as { exitCode?: number; message?: string };
+  if (typeof withCode?.exitCode === 'number' && typeof withCode.message === 'string') {
+    ctx.io.err(`error: ${withCode.message}`);
+    return withCode.exitCode;
+  }
+  if (error instanceof CredentialsError || error instanceof PlanRestrictionError) {
+    ctx.io.err(`error: ${error.message}`);
+    return ExitCode.cannotProceed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  ctx.io.err(`error: ${message.split('\n')[0]}`);
+  if (process.env.DATA_ENGINE_DEBUG && error instanceof Error && error.stack) ctx.io.err(error.stack);
+  return ExitCode.partialFailure;
+}

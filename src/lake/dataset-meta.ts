@@ -1,0 +1,68 @@
+/**
+ * Per-dataset provenance: which source, feed and adjustment the files hold. Mixing feeds or
+ * adjustments in one dataset would silently corrupt every backtest that reads it, so it is refused.
+ */
+import fs from 'node:fs/promises';
+import { UsageError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+import { metadataDir } from './layout.js';
+import path from 'node:path';
+
+export interface DatasetMeta {
+  dataset: string;
+  timeframe: string;
+  source: string;
+  synthetic: boolean;
+  feed: string;
+  adjustment: string;
+  created_at: string;
+}
+
+export function datasetMetaFile(storage: string, dataset: string): string {
+  return metadataDir(storage, 'datasets', `${dataset}.json`);
+}
+
+export async function readDatasetMeta(storage: string, dataset: string): Promise<DatasetMeta | undefined> {
+  const file = datasetMetaFile(storage, dataset);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as DatasetMeta;
+  } catch {
+    throw new UsageError(`${file} is not valid JSON: fix or remove it (it records the dataset's source, feed and adjustment)`);
+  }
+}
+
+export async function listDatasets(storage: string): Promise<DatasetMeta[]> {
+  const dir = metadataDir(storage, 'datasets');
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const out: DatasetMeta[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
+    const meta = await readDatasetMeta(storage, path.basename(name, '.json'));
+    if (meta) out.push(meta);
+  }
+  return out;
+}
+
+/** Refuse to mix provenance; record it for a new dataset. */
+export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>): Promise<DatasetMeta> {
+  const existing = await readDatasetMeta(storage, wanted.dataset);
+  if (existing) {
+    for (const field of ['timeframe', 'source', 'feed', 'adjustment'] as const) {
+      if (existing[field] !== wanted[field]) {
+        throw new UsageError(
+          `dataset ${wanted.dataset} holds ${field} ${existing[field]}, not ${wanted[field]}: use --${field === 'source' ? 'source' : field} ${existing[field]}, or --dataset NAME to write ${wanted[field]} data to another directory`,
+        );
+      }
+    }
+    return existing;
+  }
+  const meta: DatasetMeta = { ...wanted, created_at: new Date().toISOString() };
+  await writeFileAtomic(datasetMetaFile(storage, wanted.dataset), `${JSON.stringify(meta, null, 2)}\n`);
+  return meta;
+}

@@ -1,0 +1,176 @@
+/**
+ * The ledger: per dataset and symbol, the time ranges fetched successfully (empty ones included, so
+ * holidays and pre-IPO years are never asked for again), the partitions known to hold data, and the
+ * last outcome. It is updated only after the data it describes is committed, so a crash can cause a
+ * re-fetch but never a false "covered". Stored as JSON lines (one symbol per line) that DuckDB reads
+ * with read_json, and replaced atomically.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { type Interval, normalize, subtract, union } from '../plan/intervals.js';
+import { writeFileAtomic } from './atomic.js';
+import { datasetDir, metadataDir, type PartitionKey, partitionBounds, PARTITION_FILE } from './layout.js';
+
+export type Outcome = 'ok' | 'no_data' | 'failed';
+
+export interface LedgerEntry {
+  symbol: string;
+  covered: Interval[];
+  /** Partitions ("YYYY-MM") this ledger has written data to. */
+  partitions: string[];
+  rows_written: number;
+  first_bar: number | undefined;
+  last_bar: number | undefined;
+  last_outcome: Outcome | undefined;
+  last_reason: string | undefined;
+  last_run_at: string | undefined;
+  inactive: boolean;
+}
+
+interface StoredEntry {
+  symbol: string;
+  covered: { start: string; end: string }[];
+  partitions: string[];
+  rows_written: number;
+  first_bar: string | null;
+  last_bar: string | null;
+  last_outcome: Outcome | null;
+  last_reason: string | null;
+  last_run_at: string | null;
+  inactive: boolean;
+}
+
+export function ledgerFile(storage: string, dataset: string): string {
+  return metadataDir(storage, 'ledger', `${dataset}.jsonl`);
+}
+
+export function partitionId(key: PartitionKey): string {
+  return `${key.year}-${String(key.month).padStart(2, '0')}`;
+}
+
+function partitionKeyOf(symbol: string, id: string): PartitionKey {
+  return { symbol, year: +id.slice(0, 4), month: +id.slice(5, 7) };
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+const ms = (value: string | null): number | undefined => (value === null ? undefined : Date.parse(value));
+
+export class Ledger {
+  private readonly entries = new Map<string, LedgerEntry>();
+  private saving: Promise<void> = Promise.resolve();
+  private dirty = false;
+
+  private constructor(readonly storage: string, readonly dataset: string) {}
+
+  static async load(storage: string, dataset: string): Promise<Ledger> {
+    const ledger = new Ledger(storage, dataset);
+    const text = await fs.readFile(ledgerFile(storage, dataset), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      const e = JSON.parse(line) as StoredEntry;
+      ledger.entries.set(e.symbol, {
+        symbol: e.symbol,
+        covered: normalize(e.covered.map((c) => ({ start: Date.parse(c.start), end: Date.parse(c.end) }))),
+        partitions: e.partitions ?? [],
+        rows_written: e.rows_written ?? 0,
+        first_bar: ms(e.first_bar),
+        last_bar: ms(e.last_bar),
+        last_outcome: e.last_outcome ?? undefined,
+        last_reason: e.last_reason ?? undefined,
+        last_run_at: e.last_run_at ?? undefined,
+        inactive: e.inactive ?? false,
+      });
+    }
+    return ledger;
+  }
+
+  get(symbol: string): LedgerEntry | undefined {
+    return this.entries.get(symbol);
+  }
+
+  all(): LedgerEntry[] {
+    return [...this.entries.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : 1));
+  }
+
+  private entry(symbol: string): LedgerEntry {
+    let e = this.entries.get(symbol);
+    if (!e) {
+      e = { symbol, covered: [], partitions: [], rows_written: 0, first_bar: undefined, last_bar: undefined, last_outcome: undefined, last_reason: undefined, last_run_at: undefined, inactive: false };
+      this.entries.set(symbol, e);
+    }
+    return e;
+  }
+
+  /**
+   * Coverage that can be trusted: the recorded intervals minus the months of partitions the ledger
+   * wrote but that are no longer on disk (deleted by hand, say) — those are fetched again.
+   */
+  async trustedCoverage(symbol: string): Promise<Interval[]> {
+    const e = this.entries.get(symbol);
+    if (!e || e.covered.length === 0) return [];
+    const missing: Interval[] = [];
+    for (const id of e.partitions) {
+      const key = partitionKeyOf(symbol, id);
+      const file = path.join(datasetDir(this.storage, this.dataset), `symbol=${symbol}`, `year=${id.slice(0, 4)}`, `month=${id.slice(5, 7)}`, PARTITION_FILE);
+      const present = await fs.stat(file).then(() => true, () => false);
+      if (!present) missing.push(partitionBounds(key));
+    }
+    return subtract(e.covered, missing);
+  }
+
+  recordCommitted(symbol: string, interval: Interval, rows: number, firstBar: number | undefined, lastBar: number | undefined, partitions: readonly PartitionKey[]): void {
+    const e = this.entry(symbol);
+    e.covered = union(e.covered, [interval]);
+    const ids = new Set(e.partitions);
+    for (const p of partitions) ids.add(partitionId(p));
+    e.partitions = [...ids].sort();
+    e.rows_written += rows;
+    if (firstBar !== undefined) e.first_bar = Math.min(e.first_bar ?? Infinity, firstBar);
+    if (lastBar !== undefined) e.last_bar = Math.max(e.last_bar ?? -Infinity, lastBar);
+    this.dirty = true;
+  }
+
+  recordOutcome(symbol: string, outcome: Outcome, reason?: string): void {
+    const e = this.entry(symbol);
+    e.last_outcome = outcome;
+    e.last_reason = reason;
+    e.last_run_at = new Date().toISOString();
+    this.dirty = true;
+  }
+
+  markInactive(symbol: string, inactive: boolean): void {
+    const e = this.entry(symbol);
+    if (e.inactive !== inactive) {
+      e.inactive = inactive;
+      this.dirty = true;
+    }
+  }
+
+  /** Persist atomically; concurrent calls are serialized and coalesced. */
+  save(): Promise<void> {
+    this.saving = this.saving.then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      const lines = this.all().map((e) => {
+        const stored: StoredEntry = {
+          symbol: e.symbol,
+          covered: e.covered.map((c) => ({ start: new Date(c.start).toISOString(), end: new Date(c.end).toISOString() })),
+          partitions: e.partitions,
+          rows_written: e.rows_written,
+          first_bar: iso(e.first_bar),
+          last_bar: iso(e.last_bar),
+          last_outcome: e.last_outcome ?? null,
+          last_reason: e.last_reason ?? null,
+          last_run_at: e.last_run_at ?? null,
+          inactive: e.inactive,
+        };
+        return JSON.stringify(stored);
+      });
+      await writeFileAtomic(ledgerFile(this.storage, this.dataset), lines.length ? `${lines.join('\n')}\n` : '');
+    });
+    return this.saving;
+  }
+}

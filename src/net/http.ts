@@ -1,0 +1,164 @@
+/**
+ * GET with the shared rate budget, the retry policy and the circuit breaker. Knows HTTP, not the
+ * provider: callers pass headers, a body validator, and classify the final errors themselves.
+ */
+import { CircuitBreaker } from './circuit-breaker.js';
+import { CancelledError, CircuitOpenError, HttpStatusError, TransportError, type TransportFailure } from './errors.js';
+import { RateBudget, type Clock, type RateHeaders, systemClock } from './rate-budget.js';
+import { backoffDelay, isRetryableStatus, rateLimitedDelay, type RetryPolicy } from './retry.js';
+
+const MAX_THROTTLED_PER_REQUEST = 30;
+
+export interface HttpResponse {
+  status: number;
+  text: string;
+  requestId: string | undefined;
+}
+
+/** Reported for every attempt, so the run can count requests and log failures with their request id. */
+export interface RequestEvent {
+  url: string;
+  status: number | undefined;
+  durationMs: number;
+  requestId: string | undefined;
+  attempt: number;
+  /** Set when the attempt failed; says what happens next. */
+  failure?: { reason: string; willRetry: boolean; delayMs: number };
+}
+
+export interface HttpClientOptions {
+  budget: RateBudget;
+  policy: RetryPolicy;
+  breaker: CircuitBreaker;
+  headers: Readonly<Record<string, string>>;
+  clock?: Clock;
+  random?: () => number;
+  onRequest?: (event: RequestEvent) => void;
+}
+
+export interface GetOptions {
+  signal?: AbortSignal;
+  /** Returns a reason when a 200 body is unusable (truncated, not the expected JSON); it is retried. */
+  validate?: (text: string) => string | undefined;
+}
+
+export function parseRateHeaders(headers: Headers): RateHeaders {
+  const num = (name: string): number | undefined => {
+    const v = headers.get(name);
+    if (v === null || v.trim() === '') return undefined;
+    const n = Number(v);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  return { limit: num('x-ratelimit-limit'), remaining: num('x-ratelimit-remaining'), resetEpochSeconds: num('x-ratelimit-reset') };
+}
+
+/** The provider's message from an error body ({"message": "..."}), or a short excerpt of it. */
+export function errorMessageOf(text: string): string {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: fall through to the excerpt
+  }
+  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+function classifyThrown(error: unknown): { failure: TransportFailure; detail: string } {
+  const err = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (err?.name === 'TimeoutError') return { failure: 'timeout', detail: 'no complete response within the request timeout' };
+  const code = err?.cause?.code ?? '';
+  const detail = [err?.message, err?.cause?.message].filter(Boolean).join(': ') || String(error);
+  if (/terminated|premature|UND_ERR_SOCKET|ECONNRESET|other side closed/i.test(`${code} ${detail}`)) {
+    return { failure: err?.message === 'terminated' ? 'truncated' : 'connection', detail };
+  }
+  return { failure: 'connection', detail };
+}
+
+export class HttpClient {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+
+  constructor(private readonly options: HttpClientOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+  }
+
+  get breaker(): CircuitBreaker {
+    return this.options.breaker;
+  }
+
+  async get(url: string, opts: GetOptions = {}): Promise<HttpResponse> {
+    const { policy, budget, breaker } = this.options;
+    let lastError: Error = new TransportError('connection', 'no attempt made', 0);
+    // 429s are the budget's business, not a fault: they get their own, larger allowance.
+    let throttled = 0;
+    for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+      if (breaker.isOpen) throw new CircuitOpenError(breaker.consecutiveFailures);
+      try {
+        await budget.acquire(opts.signal);
+      } catch {
+        throw new CancelledError();
+      }
+      const started = this.clock.now();
+      let status: number | undefined;
+      let requestId: string | undefined;
+      let failure: { reason: string; retryable: boolean; delayMs: number } | undefined;
+      try {
+        const timeout = AbortSignal.timeout(policy.timeoutMs);
+        const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+        const res = await fetch(url, { headers: this.options.headers, signal });
+        status = res.status;
+        requestId = res.headers.get('x-request-id') ?? undefined;
+        const rate = parseRateHeaders(res.headers);
+        budget.observe(rate);
+        const text = await res.text();
+        if (res.ok) {
+          const invalid = opts.validate?.(text);
+          if (invalid === undefined) {
+            breaker.recordSuccess();
+            this.report({ url, status, durationMs: this.clock.now() - started, requestId, attempt });
+            return { status, text, requestId };
+          }
+          lastError = new TransportError('unparseable', invalid, attempt, requestId);
+          failure = { reason: lastError.message, retryable: true, delayMs: backoffDelay(policy, attempt, this.random()) };
+          breaker.recordFailure();
+        } else {
+          const message = errorMessageOf(text);
+          lastError = new HttpStatusError(res.status, message, requestId, url, attempt);
+          if (res.status === 429) {
+            const delay = rateLimitedDelay(rate.resetEpochSeconds, this.clock.now(), backoffDelay(policy, attempt, this.random()), this.random());
+            budget.pauseUntil(this.clock.now() + delay);
+            failure = { reason: lastError.message, retryable: true, delayMs: 0 };
+            if (++throttled <= MAX_THROTTLED_PER_REQUEST) attempt -= 1;
+          } else if (isRetryableStatus(policy, res.status)) {
+            breaker.recordFailure();
+            failure = { reason: lastError.message, retryable: true, delayMs: backoffDelay(policy, attempt, this.random()) };
+          } else {
+            failure = { reason: lastError.message, retryable: false, delayMs: 0 };
+          }
+        }
+      } catch (error) {
+        if (opts.signal?.aborted) throw new CancelledError();
+        const { failure: kind, detail } = classifyThrown(error);
+        lastError = new TransportError(kind, detail, attempt, requestId);
+        breaker.recordFailure();
+        failure = { reason: lastError.message, retryable: true, delayMs: backoffDelay(policy, attempt, this.random()) };
+      }
+      const willRetry = failure.retryable && attempt < policy.maxAttempts && !breaker.isOpen;
+      this.report({ url, status, durationMs: this.clock.now() - started, requestId, attempt, failure: { reason: failure.reason, willRetry, delayMs: failure.delayMs } });
+      if (!failure.retryable) throw lastError;
+      if (breaker.isOpen) throw new CircuitOpenError(breaker.consecutiveFailures);
+      if (!willRetry) break;
+      try {
+        await this.clock.sleep(failure.delayMs, opts.signal);
+      } catch {
+        throw new CancelledError();
+      }
+    }
+    throw lastError;
+  }
+
+  private report(event: RequestEvent): void {
+    this.options.onRequest?.(event);
+  }
+}

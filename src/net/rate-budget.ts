@@ -1,0 +1,92 @@
+/**
+ * One request budget shared by every worker talking to a host. Requests are paced evenly
+ * (one every 60 s / limit) and a sliding one-minute log guarantees that no window of 60 s ever
+ * holds more than `limit` starts. The provider's X-RateLimit-* headers correct the budget: a lower
+ * advertised limit is adopted, an exhausted `Remaining` holds everyone until `Reset`, and a 429
+ * pauses the whole pool.
+ */
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, Math.max(0, ms));
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+const WINDOW_MS = 60_000;
+
+export interface RateHeaders {
+  limit?: number;
+  remaining?: number;
+  resetEpochSeconds?: number;
+}
+
+export class RateBudget {
+  private limit: number;
+  /** Start times of the requests in the last window, oldest first. */
+  private readonly starts: number[] = [];
+  private nextSlot = 0;
+  private pausedUntil = 0;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(readonly configuredLimit: number, private readonly clock: Clock = systemClock) {
+    this.limit = configuredLimit;
+  }
+
+  /** The limit in force: the configured one, or the provider's if it advertises a lower one. */
+  get currentLimit(): number {
+    return this.limit;
+  }
+
+  /** Wait for a slot. Callers are served in arrival order. */
+  acquire(signal?: AbortSignal): Promise<void> {
+    const turn = this.queue.then(() => this.waitForSlot(signal));
+    // A cancelled waiter must not block the ones behind it.
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async waitForSlot(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const now = this.clock.now();
+      while (this.starts.length > 0 && this.starts[0] <= now - WINDOW_MS) this.starts.shift();
+      let wait = Math.max(0, this.pausedUntil - now, this.nextSlot - now);
+      if (this.starts.length >= this.limit) wait = Math.max(wait, this.starts[0] + WINDOW_MS - now + 1);
+      if (wait <= 0) {
+        this.starts.push(now);
+        this.nextSlot = now + WINDOW_MS / this.limit;
+        return;
+      }
+      await this.clock.sleep(wait, signal);
+    }
+  }
+
+  /** Apply the rate-limit headers of a response. */
+  observe(headers: RateHeaders): void {
+    if (headers.limit !== undefined && headers.limit > 0 && headers.limit < this.limit) this.limit = headers.limit;
+    if (headers.remaining !== undefined && headers.remaining <= 0 && headers.resetEpochSeconds !== undefined) {
+      this.pauseUntil(headers.resetEpochSeconds * 1000);
+    }
+  }
+
+  /** Hold every worker until this instant (a 429 or an exhausted budget). */
+  pauseUntil(instantMs: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, Math.min(instantMs, this.clock.now() + 120_000));
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * What to fetch: a pure function of the requested range, what the lake already covers, the trading
+ * calendar and the timeframe. It returns units of work (a batch of symbols × one time window) sized
+ * so that pages fill up (few requests) while there are still enough units to keep the pool busy.
+ */
+import type { TradingCalendar } from './calendar.js';
+import { type Interval, normalize, subtract } from './intervals.js';
+import { maxBarsPerSession, type Timeframe } from './timeframe.js';
+import { addDays, type IsoDate, isoFromParts, nyDateOf, nyMidnightUtc, weekday } from './time.js';
+
+export interface PlanRequest {
+  symbols: readonly string[];
+  timeframe: Timeframe;
+  calendar: TradingCalendar;
+  /** First New York date wanted (the flag, or the settings' start for symbols new to the lake). */
+  startDate: IsoDate;
+  /** Whether the start was given explicitly (gap-filling mode) or came from settings (incremental mode). */
+  explicitStart: boolean;
+  /** Exclusive end instant: New York midnight after the last wanted date, capped at "now − delay". */
+  endInstant: number;
+  /** Covered intervals per symbol, from the ledger (already reconciled with the files on disk). */
+  covered: ReadonlyMap<string, readonly Interval[]>;
+  /** Sessions re-fetched before the covered end in incremental mode (late corrections). */
+  lookbackSessions: number;
+  /** Ignore coverage and fetch the whole range. */
+  refetch: boolean;
+  /** Worker count: the planner keeps units small enough that there are at least this many. */
+  threads: number;
+  pageLimit: number;
+  maxSymbolsPerRequest: number;
+}
+
+export interface WorkUnit {
+  id: number;
+  symbols: string[];
+  /** Inclusive start instant sent to the provider. */
+  start: number;
+  /** Exclusive end instant; the provider is sent end − 1 ms (its end is inclusive). */
+  end: number;
+  estimatedBars: number;
+}
+
+export interface Plan {
+  units: WorkUnit[];
+  /** Symbols with nothing to fetch (already covered, or no session in range). */
+  upToDate: string[];
+  /** Requested window per symbol, for reporting. */
+  wanted: Map<string, Interval[]>;
+}
+
+/** Bounds on a unit's estimated bars: large enough to fill pages, small enough to bound memory. */
+export const MAX_UNIT_BARS = 250_000;
+export const MIN_UNIT_BARS = 40_000;
+
+/** Where incremental mode resumes: New York midnight of the first of the last `lookback` sessions before `coveredEnd`. */
+export function resumeInstant(coveredEnd: number, lookback: number, calendar: TradingCalendar): number {
+  if (lookback <= 0) return coveredEnd;
+  const lastDate = nyDateOf(coveredEnd - 1);
+  // Look far enough back to find `lookback` sessions even across long holiday stretches.
+  const sessions = calendar.sessions(addDays(lastDate, -(10 + lookback * 3)), lastDate).filter((s) => s.extendedOpen < coveredEnd);
+  const first = sessions[Math.max(0, sessions.length - lookback)];
+  return first ? Math.min(coveredEnd, nyMidnightUtc(first.date)) : coveredEnd;
+}
+
+/** The intervals a symbol still needs. */
+export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
+  const full: Interval = { start: nyMidnightUtc(req.startDate), end: req.endInstant };
+  if (full.end <= full.start) return [];
+  if (req.refetch) return [full];
+  const covered = normalize(req.covered.get(symbol) ?? []);
+  const holes = subtract([full], covered);
+  if (req.explicitStart || covered.length === 0) return holes;
+  const coveredEnd = covered[covered.length - 1].end;
+  const resume = resumeInstant(coveredEnd, req.lookbackSessions, req.calendar);
+  return normalize([...holes, { start: Math.max(full.start, resume), end: full.end }]);
+}
+
+/** Start of the bar period containing a date: weekly and monthly bars must be fetched whole. */
+function periodStartDate(date: IsoDate, tf: Timeframe): IsoDate {
+  if (tf.unit === 'Week') return addDays(date, -((weekday(date) + 6) % 7));
+  if (tf.unit === 'Month') return isoFromParts(+date.slice(0, 4), +date.slice(5, 7), 1);
+  return date;
+}
+
+interface Window {
+  start: number;
+  end: number;
+  sessions: number;
+}
+
+/**
+ * Snap an interval outward to New York date boundaries, drop the days without a session, and
+ * split it at month starts into windows of at most `maxBars` estimated bars for one symbol.
+ */
+export function sessionWindows(interval: Interval, req: PlanRequest, maxBars: number): Window[] {
+  const firstDate = periodStartDate(nyDateOf(interval.start), req.timeframe);
+  const lastDate = nyDateOf(interval.end - 1);
+  const sessions = req.calendar.sessions(firstDate, lastDate);
+  const perSession = maxBarsPerSession(req.timeframe);
+  const windows: Window[] = [];
+  let current: { first: IsoDate; last: IsoDate; sessions: number } | undefined;
+  const flush = (): void => {
+    if (!current) return;
+    const start = nyMidnightUtc(current.first);
+    const end = Math.min(nyMidnightUtc(addDays(current.last, 1)), req.endInstant);
+    if (end > start) windows.push({ start, end, sessions: current.sessions });
+    current = undefined;
+  };
+  for (const s of sessions) {
+    const monthChanges = current !== undefined && current.last.slice(0, 7) !== s.date.slice(0, 7);
+    if (current && monthChanges && (current.sessions + monthSessionsFrom(sessions, s.date)) * perSession > maxBars) flush();
+    if (!current) current = { first: s.date, last: s.date, sessions: 0 };
+    current.last = s.date;
+    current.sessions += 1;
+  }
+  flush();
+  return windows;
+}
+
+function monthSessionsFrom(sessions: readonly { date: IsoDate }[], from: IsoDate): number {
+  const month = from.slice(0, 7);
+  let n = 0;
+  for (const s of sessions) if (s.date >= from && s.date.slice(0, 7) === month) n++;
+  return n;
+}
+
+export function estimateBars(sessions: number, tf: Timeframe): number {
+  return Math.max(1, Math.ceil(sessions * maxBarsPerSession(tf)));
+}
+
+/** Target bars per unit: spread the work over the pool, within [MIN_UNIT_BARS, MAX_UNIT_BARS]. */
+export function unitTarget(totalEstimate: number, threads: number, pageLimit: number): number {
+  const spread = Math.ceil(totalEstimate / Math.max(1, threads));
+  const floor = Math.max(MIN_UNIT_BARS, pageLimit * 4);
+  return Math.min(MAX_UNIT_BARS, Math.max(floor, spread));
+}
+
+export function plan(req: PlanRequest): Plan {
+  const wanted = new Map<string, Interval[]>();
+  let totalSessions = 0;
+  const perSymbolIntervals: [string, Interval[]][] = [];
+  for (const symbol of req.symbols) {
+    const intervals = wantedIntervals(req, symbol);
+    wanted.set(symbol, intervals);
+    perSymbolIntervals.push([symbol, intervals]);
+    for (const i of intervals) totalSessions += req.calendar.sessions(nyDateOf(i.start), nyDateOf(i.end - 1)).length;
+  }
+  const target = unitTarget(estimateBars(totalSessions, req.timeframe), req.threads, req.pageLimit);
+
+  // Group identical windows across symbols, then pack symbols into batches up to the target.
+  const groups = new Map<string, { window: Window; symbols: string[] }>();
+  const upToDate: string[] = [];
+  for (const [symbol, intervals] of perSymbolIntervals) {
+    let any = false;
+    for (const interval of intervals) {
+      for (const window of sessionWindows(interval, req, target)) {
+        any = true;
+        const key = `${window.start}:${window.end}`;
+        const group = groups.get(key) ?? { window, symbols: [] };
+        group.symbols.push(symbol);
+        groups.set(key, group);
+      }
+    }
+    if (!any) upToDate.push(symbol);
+  }
+
+  const units: WorkUnit[] = [];
+  const ordered = [...groups.values()].sort((a, b) => a.window.start - b.window.start || a.window.end - b.window.end);
+  for (const { window, symbols } of ordered) {
+    const perSymbol = estimateBars(window.sessions, req.timeframe);
+    const perUnit = Math.max(1, Math.min(req.maxSymbolsPerRequest, Math.floor(target / perSymbol)));
+    // Spread symbols evenly over the batches this group needs, so no batch is a near-empty tail.
+    const batches = Math.ceil(symbols.length / perUnit);
+    const size = Math.ceil(symbols.length / batches);
+    for (let i = 0; i < symbols.length; i += size) {
+      const batch = symbols.slice(i, i + size);
+      units.push({ id: units.length + 1, symbols: batch, start: window.start, end: window.end, estimatedBars: perSymbol * batch.length });
+    }
+  }
+  return { units, upToDate, wanted };
+}

@@ -1,0 +1,52 @@
+/**
+ * One ingest per lake. The lock is DuckDB's exclusive OS file lock on a tiny database file: the OS
+ * drops it when the holder dies, even on SIGKILL, so there is never a stale lock to clean by hand.
+ * A JSON file beside it names the holder for the error message; it is informational only.
+ */
+import fs from 'node:fs/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { CannotProceedError } from '../errors.js';
+import { writeFileAtomic } from '../lake/atomic.js';
+import { metadataDir } from '../lake/layout.js';
+
+export interface LockHolder {
+  pid: number;
+  started_at: string;
+}
+
+export class RunLock {
+  private constructor(private readonly instance: DuckDBInstance, private readonly infoFile: string) {}
+
+  static async acquire(storage: string): Promise<RunLock> {
+    const lockFile = metadataDir(storage, 'run.lock');
+    const infoFile = metadataDir(storage, 'run.lock.json');
+    await fs.mkdir(metadataDir(storage), { recursive: true });
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(lockFile);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!/lock/i.test(message)) throw new CannotProceedError(`cannot open the run lock ${lockFile}: ${message.split('\n')[0]}`);
+      const holder = await readHolder(infoFile);
+      const pid = holder?.pid ?? /PID (\d+)/.exec(message)?.[1] ?? 'unknown';
+      const since = holder ? `, started ${holder.started_at}` : '';
+      throw new CannotProceedError(`another ingest is running on ${storage} (pid ${pid}${since}); wait for it to finish or stop it`);
+    }
+    const holder: LockHolder = { pid: process.pid, started_at: new Date().toISOString() };
+    await writeFileAtomic(infoFile, `${JSON.stringify(holder)}\n`);
+    return new RunLock(instance, infoFile);
+  }
+
+  async release(): Promise<void> {
+    await fs.rm(this.infoFile, { force: true });
+    this.instance.closeSync();
+  }
+}
+
+async function readHolder(file: string): Promise<LockHolder | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
