@@ -181,7 +181,11 @@ class UnitRunner {
     };
     for (const unit of this.units) schedule(unit);
     // Units may schedule split batches while running, so wait until the task list stops growing.
-    for (let done = 0; done < tasks.length; done = tasks.length) await Promise.all(tasks.slice(done));
+    for (let done = 0; done < tasks.length; ) {
+      const upTo = tasks.length;
+      await Promise.all(tasks.slice(done, upTo));
+      done = upTo;
+    }
     unsubscribe();
   }
 

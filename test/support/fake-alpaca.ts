@@ -1,0 +1,272 @@
+/**
+ * A loopback fake of Alpaca's Market Data v2 and the trading endpoints an ingester uses, written from
+ * ../shared/reference/alpaca-market-data.md: multi- and single-symbol bars, a page `limit` shared
+ * across symbols in symbol-then-time order, opaque page tokens, unknown symbols absent, 400 for
+ * malformed symbols and unknown parameters, 403 for bad keys and plan restrictions, 422 for a bad
+ * timeframe, X-RateLimit-* headers and 429, plus injectable faults (5xx, resets, truncated and slow
+ * responses). Its data is the synthetic market, so tests can compute exactly what it holds.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { nyseRuleCalendar } from '../../src/plan/calendar.js';
+import { parseTimeframe, type Timeframe } from '../../src/plan/timeframe.js';
+import { nyMidnightUtc, nyDateOf } from '../../src/plan/time.js';
+import { type BarTuple, pageSlices, renderBarsPage, SyntheticMarket, formatBarTime } from '../../src/sources/synthetic/generator.js';
+
+export interface FakeSymbol {
+  /** No bars before this New York date (IPO). */
+  listedFrom?: string;
+  /** No bars after this date (delisted). */
+  delistedAfter?: string;
+  status?: 'active' | 'inactive';
+}
+
+export interface FakeFaults {
+  /** Probability of a 5xx answer. */
+  serverErrorRate?: number;
+  /** Probability of a connection reset before any response. */
+  resetRate?: number;
+  /** Probability of a response cut off halfway through the body. */
+  truncateRate?: number;
+  /** Probability of a response delayed by `slowMs`. */
+  slowRate?: number;
+  slowMs?: number;
+  /** Every bars request fails with 503 (the provider is down). */
+  down?: boolean;
+}
+
+export interface FakeOptions {
+  keyId?: string;
+  secretKey?: string;
+  symbols?: Record<string, FakeSymbol>;
+  /** Symbols the server rejects as malformed (400 invalid symbol). */
+  rejectSymbols?: string[];
+  /** Requests allowed per window; the headers report the equivalent per-minute figure. */
+  rateLimit?: { limit: number; windowMs: number };
+  faults?: FakeFaults;
+  /** Answer 403 "subscription does not permit querying recent SIP data" for SIP ends within 15 minutes. */
+  restrictRecentSip?: boolean;
+  /** Fixed latency added to every response. */
+  latencyMs?: number;
+  seed?: number;
+}
+
+export interface LoggedRequest {
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  at: number;
+}
+
+const ALLOWED_BAR_PARAMS = new Set(['symbols', 'timeframe', 'start', 'end', 'limit', 'page_token', 'feed', 'adjustment', 'asof', 'sort', 'currency']);
+const FEEDS = new Set(['sip', 'iex', 'otc', 'boats']);
+const SYMBOL_SHAPE = /^[A-Z][A-Z0-9.]{0,15}$/;
+
+export const DEFAULT_FAKE_SYMBOLS: Record<string, FakeSymbol> = {
+  AAPL: {}, MSFT: {}, NVDA: {}, AMZN: {}, GOOGL: {}, META: {}, 'BRK.B': {}, TSLA: {}, JPM: {}, V: {},
+  NEWCO: { listedFrom: '2024-02-15' },
+  OLDCO: { delistedAfter: '2024-01-31', status: 'inactive' },
+};
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function parseInstant(value: string | undefined, endOfDay: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return nyMidnightUtc(value) + (endOfDay ? 86_399_999 : 0);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(value)) return Number.NaN;
+  return Date.parse(value);
+}
+
+export class FakeAlpaca {
+  readonly log: LoggedRequest[] = [];
+  private server: http.Server | undefined;
+  private readonly market = new SyntheticMarket();
+  private readonly random: () => number;
+  private windowStart = 0;
+  private windowCount = 0;
+  readonly keyId: string;
+  readonly secretKey: string;
+  readonly symbols: Record<string, FakeSymbol>;
+
+  constructor(readonly options: FakeOptions = {}) {
+    this.keyId = options.keyId ?? 'PKTESTKEYID0000000000';
+    this.secretKey = options.secretKey ?? 'sEcReT-fake-secret-value-1234567890';
+    this.symbols = options.symbols ?? DEFAULT_FAKE_SYMBOLS;
+    this.random = mulberry32(options.seed ?? 42);
+  }
+
+  get url(): string {
+    const address = this.server?.address() as AddressInfo;
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** Bar requests only (what the rate budget and efficiency tests count). */
+  get barRequests(): LoggedRequest[] {
+    return this.log.filter((r) => r.path.includes('/bars'));
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 2_000;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  /** Every bar the server holds for a symbol in [start, end] inclusive. */
+  expectedBars(symbol: string, timeframe: Timeframe, start: number, end: number): BarTuple[] {
+    const meta = this.symbols[symbol];
+    if (!meta) return [];
+    const from = Math.max(start, meta.listedFrom ? nyMidnightUtc(meta.listedFrom) : -Infinity);
+    const to = Math.min(end, meta.delistedAfter ? nyMidnightUtc(meta.delistedAfter) + 86_399_999 : Infinity);
+    return this.market.bars(symbol, timeframe, from, to);
+  }
+
+  private rateHeaders(res: http.ServerResponse, now: number): boolean {
+    const rl = this.options.rateLimit;
+    if (!rl) return true;
+    if (now >= this.windowStart + rl.windowMs) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    this.windowCount += 1;
+    const perMinute = Math.round((rl.limit * 60_000) / rl.windowMs);
+    res.setHeader('X-RateLimit-Limit', String(perMinute));
+    res.setHeader('X-RateLimit-Remaining', String(Math.max(0, rl.limit - this.windowCount)));
+    res.setHeader('X-RateLimit-Reset', String(Math.ceil((this.windowStart + rl.windowMs) / 1000)));
+    return this.windowCount <= rl.limit;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const query = Object.fromEntries(url.searchParams.entries());
+    const now = Date.now();
+    const entry: LoggedRequest = { path: url.pathname, query, status: 0, at: now };
+    this.log.push(entry);
+    res.setHeader('X-Request-ID', `req-${this.log.length}`);
+    const send = (status: number, body: unknown): void => {
+      entry.status = status;
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+
+    if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey) {
+      return send(403, { message: 'forbidden' });
+    }
+    if (!this.rateHeaders(res, now)) return send(429, { message: 'too many requests.' });
+
+    const faults = this.options.faults ?? {};
+    const isBars = url.pathname.includes('/bars');
+    if (isBars && faults.down) return send(503, { message: 'service unavailable' });
+    if (isBars && faults.resetRate && this.random() < faults.resetRate) {
+      entry.status = -1;
+      req.socket.destroy();
+      return;
+    }
+    if (isBars && faults.serverErrorRate && this.random() < faults.serverErrorRate) {
+      return send([500, 502, 503][Math.floor(this.random() * 3)], { message: 'internal server error' });
+    }
+    if (isBars && faults.slowRate && this.random() < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
+
+    let answer: { status: number; body: unknown };
+    if (url.pathname === '/v2/stocks/bars') answer = this.bars(query, undefined);
+    else if (/^\/v2\/stocks\/[^/]+\/bars$/.test(url.pathname)) answer = this.bars(query, decodeURIComponent(url.pathname.split('/')[3]));
+    else if (url.pathname === '/v2/assets') answer = this.assets(query);
+    else if (url.pathname === '/v2/calendar') answer = this.calendar(query);
+    else if (url.pathname === '/v2/clock') answer = { status: 200, body: { timestamp: new Date(now).toISOString(), is_open: false } };
+    else answer = { status: 404, body: { message: 'endpoint not found' } };
+
+    if (isBars && answer.status === 200 && faults.truncateRate && this.random() < faults.truncateRate) {
+      const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+      entry.status = -2;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.write(text.slice(0, Math.floor(text.length / 2)));
+      setTimeout(() => req.socket.destroy(), 5);
+      return;
+    }
+    send(answer.status, answer.body);
+  }
+
+  private bars(query: Record<string, string>, single: string | undefined): { status: number; body: unknown } {
+    const unexpected = Object.keys(query).filter((k) => !ALLOWED_BAR_PARAMS.has(k) || (single !== undefined && k === 'symbols'));
+    if (unexpected.length) return { status: 400, body: { message: `unexpected query parameter(s): ${unexpected.join(', ')}` } };
+    const tf = query.timeframe === undefined ? undefined : parseTimeframe(query.timeframe);
+    if (!tf) return { status: 422, body: { message: 'invalid timeframe' } };
+    const symbols = single !== undefined ? [single] : (query.symbols ?? '').split(',').filter(Boolean);
+    if (symbols.length === 0) return { status: 400, body: { message: 'missing symbols' } };
+    for (const s of symbols) {
+      if (!SYMBOL_SHAPE.test(s) || this.options.rejectSymbols?.includes(s)) return { status: 400, body: { message: `invalid symbol: ${s}` } };
+    }
+    const feed = query.feed ?? 'sip';
+    if (!FEEDS.has(feed)) return { status: 400, body: { message: `invalid feed: ${feed}` } };
+    const limit = query.limit === undefined ? 1000 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return { status: 422, body: { message: 'invalid limit' } };
+    const start = parseInstant(query.start, false);
+    const end = parseInstant(query.end, true) ?? Date.now();
+    if (start === undefined || Number.isNaN(start) || Number.isNaN(end)) return { status: 400, body: { message: 'invalid start or end' } };
+    if (this.options.restrictRecentSip && feed === 'sip' && end > Date.now() - 15 * 60_000) {
+      return { status: 403, body: { message: 'subscription does not permit querying recent SIP data' } };
+    }
+    const paramsKey = JSON.stringify({ ...query, page_token: undefined, single });
+    let offset = 0;
+    if (query.page_token !== undefined) {
+      try {
+        const token = JSON.parse(Buffer.from(query.page_token, 'base64url').toString('utf8')) as { o: number; k: string };
+        if (token.k !== paramsKey) throw new Error('mismatch');
+        offset = token.o;
+      } catch {
+        return { status: 400, body: { message: 'invalid page token' } };
+      }
+    }
+    const series = [...new Set(symbols)].sort().map((s) => [s, this.expectedBars(s, tf, start, end)] as const);
+    const page = pageSlices(series, limit, offset).next().value!;
+    const token = page.nextOffset === null ? null : Buffer.from(JSON.stringify({ o: page.nextOffset, k: paramsKey })).toString('base64url');
+    if (single !== undefined) {
+      const bars = page.entries[0]?.[1] ?? [];
+      const rows = bars.map((b) => ({ t: formatBarTime(b[0]), o: b[1], h: b[2], l: b[3], c: b[4], v: b[5], n: b[6], vw: b[7] }));
+      return { status: 200, body: { bars: rows.length ? rows : null, symbol: single, next_page_token: token } };
+    }
+    return { status: 200, body: renderBarsPage(page.entries, token) };
+  }
+
+  private assets(query: Record<string, string>): { status: number; body: unknown } {
+    const wanted = query.status;
+    const list = Object.entries(this.symbols)
+      .map(([symbol, meta]) => ({ id: `id-${symbol}`, class: 'us_equity', exchange: 'NASDAQ', symbol, name: `${symbol} Inc.`, status: meta.status ?? 'active', tradable: (meta.status ?? 'active') === 'active' }))
+      .filter((a) => wanted === undefined || a.status === wanted);
+    return { status: 200, body: list };
+  }
+
+  private calendar(query: Record<string, string>): { status: number; body: unknown } {
+    const from = query.start ?? nyDateOf(Date.now());
+    const to = query.end ?? from;
+    const hhmm = (ms: number, date: string): string => {
+      const minutes = Math.round((ms - nyMidnightUtc(date)) / 60_000);
+      return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+    };
+    const days = nyseRuleCalendar.sessions(from, to).map((s) => ({
+      date: s.date,
+      open: hhmm(s.open, s.date),
+      close: hhmm(s.close, s.date),
+      session_open: hhmm(s.extendedOpen, s.date).replace(':', ''),
+      session_close: hhmm(s.extendedClose, s.date).replace(':', ''),
+      settlement_date: s.date,
+    }));
+    return { status: 200, body: days };
+  }
+}

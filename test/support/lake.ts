@@ -1,0 +1,37 @@
+/** Reads a lake back through DuckDB, as users do, to compare it with what the fake server holds. */
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { BarTuple } from '../../src/sources/synthetic/generator.js';
+
+let instance: DuckDBInstance | undefined;
+
+export async function query(sql: string): Promise<Record<string, unknown>[]> {
+  instance ??= await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    await connection.run("SET TimeZone = 'UTC'");
+    const reader = await connection.runAndReadAll(sql);
+    return reader.getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    connection.closeSync();
+  }
+}
+
+export function lakeGlob(storage: string, dataset: string): string {
+  return `${storage}/${dataset}/**/*.parquet`;
+}
+
+/** All bars of a dataset per symbol, as tuples comparable with the fake's `expectedBars`. */
+export async function readLake(storage: string, dataset: string): Promise<Map<string, BarTuple[]>> {
+  const rows = await query(
+    `SELECT symbol, epoch_ms("timestamp") AS t, open, high, low, close, volume, trade_count, vwap
+     FROM read_parquet('${lakeGlob(storage, dataset)}', hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER})
+     ORDER BY symbol, t`,
+  );
+  const out = new Map<string, BarTuple[]>();
+  for (const r of rows) {
+    const list = out.get(r.symbol as string) ?? [];
+    list.push([Number(r.t), r.open as number, r.high as number, r.low as number, r.close as number, Number(r.volume), Number(r.trade_count), r.vwap as number]);
+    out.set(r.symbol as string, list);
+  }
+  return out;
+}
