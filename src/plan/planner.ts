@@ -50,7 +50,8 @@ export interface Plan {
 
 /** Bounds on a unit's estimated bars: large enough to fill pages, small enough to bound memory. */
 export const MAX_UNIT_BARS = 250_000;
-export const MIN_UNIT_BARS = 40_000;
+/** A unit's last page is usually partial: 20 pages per unit bounds that waste at 5 %. */
+export const MIN_UNIT_PAGES = 20;
 
 /** Where incremental mode resumes: New York midnight of the first of the last `lookback` sessions before `coveredEnd`. */
 export function resumeInstant(coveredEnd: number, lookback: number, calendar: TradingCalendar): number {
@@ -97,6 +98,9 @@ export function sessionWindows(interval: Interval, req: PlanRequest, maxBars: nu
   const lastDate = nyDateOf(interval.end - 1);
   const sessions = req.calendar.sessions(firstDate, lastDate);
   const perSession = maxBarsPerSession(req.timeframe);
+  // Sessions per month, so each month boundary is a cheap lookup.
+  const monthSessions = new Map<string, number>();
+  for (const s of sessions) monthSessions.set(s.date.slice(0, 7), (monthSessions.get(s.date.slice(0, 7)) ?? 0) + 1);
   const windows: Window[] = [];
   let current: { first: IsoDate; last: IsoDate; sessions: number } | undefined;
   const flush = (): void => {
@@ -107,45 +111,68 @@ export function sessionWindows(interval: Interval, req: PlanRequest, maxBars: nu
     current = undefined;
   };
   for (const s of sessions) {
-    const monthChanges = current !== undefined && current.last.slice(0, 7) !== s.date.slice(0, 7);
-    if (current && monthChanges && (current.sessions + monthSessionsFrom(sessions, s.date)) * perSession > maxBars) flush();
+    const month = s.date.slice(0, 7);
+    // Windows break at month starts only, and only when the next month would overflow the unit.
+    if (current && current.last.slice(0, 7) !== month && (current.sessions + (monthSessions.get(month) ?? 0)) * perSession > maxBars) flush();
     if (!current) current = { first: s.date, last: s.date, sessions: 0 };
     current.last = s.date;
     current.sessions += 1;
   }
   flush();
+  // Tile the whole interval, non-session days included, so the ledger's coverage has no holes.
+  if (windows.length > 0) {
+    windows[0].start = Math.min(windows[0].start, nyMidnightUtc(firstDate));
+    for (let i = 1; i < windows.length; i++) windows[i - 1].end = windows[i].start;
+    const last = windows[windows.length - 1];
+    last.end = Math.min(Math.max(last.end, nyMidnightUtc(addDays(lastDate, 1))), req.endInstant);
+  }
   return windows;
-}
-
-function monthSessionsFrom(sessions: readonly { date: IsoDate }[], from: IsoDate): number {
-  const month = from.slice(0, 7);
-  let n = 0;
-  for (const s of sessions) if (s.date >= from && s.date.slice(0, 7) === month) n++;
-  return n;
 }
 
 export function estimateBars(sessions: number, tf: Timeframe): number {
   return Math.max(1, Math.ceil(sessions * maxBarsPerSession(tf)));
 }
 
-/** Target bars per unit: spread the work over the pool, within [MIN_UNIT_BARS, MAX_UNIT_BARS]. */
+/**
+ * Target bars per unit: spread the work over the pool, but keep units at least MIN_UNIT_PAGES pages
+ * long, because every unit may end on a partial page and requests are what the provider limits.
+ */
 export function unitTarget(totalEstimate: number, threads: number, pageLimit: number): number {
   const spread = Math.ceil(totalEstimate / Math.max(1, threads));
-  const floor = Math.max(MIN_UNIT_BARS, pageLimit * 4);
-  return Math.min(MAX_UNIT_BARS, Math.max(floor, spread));
+  return Math.min(MAX_UNIT_BARS, Math.max(MIN_UNIT_PAGES * pageLimit, spread));
 }
 
 export function plan(req: PlanRequest): Plan {
   const wanted = new Map<string, Interval[]>();
   let totalSessions = 0;
   const perSymbolIntervals: [string, Interval[]][] = [];
+  // Most symbols share the same intervals: count sessions and cut windows once per distinct interval.
+  const sessionCounts = new Map<string, number>();
   for (const symbol of req.symbols) {
     const intervals = wantedIntervals(req, symbol);
     wanted.set(symbol, intervals);
     perSymbolIntervals.push([symbol, intervals]);
-    for (const i of intervals) totalSessions += req.calendar.sessions(nyDateOf(i.start), nyDateOf(i.end - 1)).length;
+    for (const i of intervals) {
+      const key = `${i.start}:${i.end}`;
+      let n = sessionCounts.get(key);
+      if (n === undefined) {
+        n = req.calendar.sessions(nyDateOf(i.start), nyDateOf(i.end - 1)).length;
+        sessionCounts.set(key, n);
+      }
+      totalSessions += n;
+    }
   }
   const target = unitTarget(estimateBars(totalSessions, req.timeframe), req.threads, req.pageLimit);
+  const windowCache = new Map<string, Window[]>();
+  const windowsOf = (interval: Interval): Window[] => {
+    const key = `${interval.start}:${interval.end}`;
+    let w = windowCache.get(key);
+    if (!w) {
+      w = sessionWindows(interval, req, target);
+      windowCache.set(key, w);
+    }
+    return w;
+  };
 
   // Group identical windows across symbols, then pack symbols into batches up to the target.
   const groups = new Map<string, { window: Window; symbols: string[] }>();
@@ -153,7 +180,7 @@ export function plan(req: PlanRequest): Plan {
   for (const [symbol, intervals] of perSymbolIntervals) {
     let any = false;
     for (const interval of intervals) {
-      for (const window of sessionWindows(interval, req, target)) {
+      for (const window of windowsOf(interval)) {
         any = true;
         const key = `${window.start}:${window.end}`;
         const group = groups.get(key) ?? { window, symbols: [] };

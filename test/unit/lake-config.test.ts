@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parsePartitionPath, partitionFile, partitionOfInstant } from '../../src/lake/layout.js';
+import { resolveSettings, parseSettingsIni } from '../../src/config/settings.js';
+import { resolveDates } from '../../src/cli/ingest-command.js';
+import { UsageError } from '../../src/errors.js';
+
+describe('lake layout', () => {
+  it('builds hive partition paths from UTC year/month', () => {
+    const key = partitionOfInstant('BRK.B', Date.parse('2024-02-01T00:59:00Z'));
+    expect(key).toEqual({ symbol: 'BRK.B', year: 2024, month: 2 });
+    expect(partitionFile('/lake', 'equities_1min', key)).toBe('/lake/equities_1min/symbol=BRK.B/year=2024/month=02/data.parquet');
+    expect(parsePartitionPath('symbol=BRK.B/year=2024/month=02/data.parquet')).toEqual(key);
+    expect(parsePartitionPath('symbol=A/year=2024/month=13/data.parquet')).toBeUndefined();
+  });
+  it('refuses symbols that could escape the lake', () => {
+    expect(() => partitionFile('/lake', 'equities_1day', { symbol: '../../etc', year: 2024, month: 1 })).toThrow();
+    expect(() => partitionFile('/lake', '../x', { symbol: 'AAPL', year: 2024, month: 1 })).toThrow();
+  });
+});
+
+function iniFile(text: string): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'de-ini-')), 'settings.ini');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+describe('settings', () => {
+  const file = iniFile('[default]\nfeed = iex\napi_threads = 3\nstart = 2020-01-01\n[linux]\napi_threads = 5\n[macos]\napi_threads = 7\n');
+  it('applies flag > environment > OS section > [default] > built-in', () => {
+    const s = resolveSettings({ configPath: file, configExplicit: true, env: { DATA_ENGINE_FEED: 'sip' }, flags: { start: '2021-05-05' }, osName: 'linux' });
+    expect(s.start).toMatchObject({ value: '2021-05-05', origin: 'flag' });
+    expect(s.feed).toMatchObject({ value: 'sip', origin: 'environment' });
+    expect(s.api_threads).toMatchObject({ value: '5', origin: 'settings [os]' });
+    expect(s.adjustment).toMatchObject({ value: 'raw', origin: 'built-in' });
+    const mac = resolveSettings({ configPath: file, configExplicit: true, env: {}, flags: {}, osName: 'macos' });
+    expect(mac.api_threads.value).toBe('7');
+    expect(mac.feed).toMatchObject({ value: 'iex', origin: 'settings [default]' });
+    expect(resolveSettings({ configPath: '/nonexistent/settings.ini', configExplicit: false, env: {}, flags: {}, osName: 'macos' }).api_threads.value).toBe('6');
+  });
+  it('rejects unknown keys, malformed lines and invalid values, naming file and key', () => {
+    expect(() => parseSettingsIni('[default]\nfeeed = sip\n', 'x.ini')).toThrow(/x.ini.*feeed/);
+    expect(() => parseSettingsIni('[default]\nthis is not ini\n', 'x.ini')).toThrow(/x.ini:2/);
+    expect(() => parseSettingsIni('[default]\nfeed = nasdaq\n', 'x.ini')).toThrow(/feed.*sip, iex/);
+    expect(() => parseSettingsIni('[solaris]\nfeed = sip\n', 'x.ini')).toThrow(UsageError);
+    expect(() => resolveSettings({ configPath: '/nonexistent.ini', configExplicit: true, env: {}, flags: {}, osName: 'linux' })).toThrow(/nonexistent/);
+    expect(() => resolveSettings({ configPath: file, configExplicit: true, env: { DATA_ENGINE_API_THREADS: 'many' }, flags: {}, osName: 'linux' })).toThrow(/DATA_ENGINE_API_THREADS/);
+  });
+});
+
+describe('dates', () => {
+  const now = Date.parse('2024-06-12T15:00:00Z');
+  it('makes date-only ranges inclusive New York dates', () => {
+    const r = resolveDates('2024-01-02', '2024-03-28', now);
+    expect(new Date(r.endInstant).toISOString()).toBe('2024-03-29T04:00:00.000Z');
+  });
+  it('clamps a future end with a note, and defaults the end to now − 16 min', () => {
+    expect(resolveDates('2024-01-02', '2030-01-01', now).notes).toHaveLength(1);
+    expect(resolveDates('2024-01-02', undefined, now).endInstant).toBe(now - 16 * 60_000);
+  });
+  it('rejects bad dates and inverted ranges', () => {
+    expect(() => resolveDates('2024-13-01', undefined, now)).toThrow(UsageError);
+    expect(() => resolveDates('2024-03-01', '2024-02-01', now)).toThrow(/after/);
+    expect(() => resolveDates('yesterday', undefined, now)).toThrow(/YYYY-MM-DD/);
+  });
+});

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { CircuitBreaker } from '../../src/net/circuit-breaker.js';
+import { errorMessageOf } from '../../src/net/http.js';
+import { type Clock, RateBudget } from '../../src/net/rate-budget.js';
+import { backoffDelay, DEFAULT_RETRY_POLICY, rateLimitedDelay } from '../../src/net/retry.js';
+import { barsUrl, checkBarsPage } from '../../src/sources/alpaca/pages.js';
+import { parseTimeframe } from '../../src/plan/timeframe.js';
+import { classifyAlpacaError } from '../../src/sources/alpaca/source.js';
+import { HttpStatusError } from '../../src/net/errors.js';
+import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../../src/sources/errors.js';
+
+/** A clock whose sleeps advance time instantly. */
+function fakeClock(): Clock & { t: number } {
+  const c = { t: 1_000_000, now: () => c.t, sleep: async (ms: number) => void (c.t += Math.max(1, ms)) };
+  return c;
+}
+
+describe('retry policy', () => {
+  it('backs off exponentially with bounded jitter', () => {
+    const p = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 1000, maxDelayMs: 8000 };
+    expect(backoffDelay(p, 1, 0)).toBe(500);
+    expect(backoffDelay(p, 1, 1)).toBe(1000);
+    expect(backoffDelay(p, 3, 0.5)).toBe(3000);
+    expect(backoffDelay(p, 10, 1)).toBe(8000);
+  });
+  it('waits until the reset after a 429', () => {
+    expect(rateLimitedDelay(1_010, 1_000_000, 99, 0)).toBe(10_000 + 250);
+    expect(rateLimitedDelay(undefined, 1_000_000, 99, 0)).toBe(99);
+    expect(rateLimitedDelay(900, 1_000_000, 99, 0)).toBe(250);
+  });
+});
+
+describe('rate budget', () => {
+  it('never allows more than the limit in any 60 s window and paces evenly', async () => {
+    const clock = fakeClock();
+    const budget = new RateBudget(120, clock);
+    const starts: number[] = [];
+    for (let i = 0; i < 600; i++) {
+      await budget.acquire();
+      starts.push(clock.t);
+    }
+    for (let i = 0; i + 120 < starts.length; i++) expect(starts[i + 120] - starts[i]).toBeGreaterThanOrEqual(60_000);
+    const minutes = (starts[starts.length - 1] - starts[0]) / 60_000;
+    expect(599 / minutes / 120).toBeGreaterThan(0.95);
+  });
+  it('adopts a lower advertised limit and pauses on an exhausted budget', async () => {
+    const clock = fakeClock();
+    const budget = new RateBudget(600, clock);
+    budget.observe({ limit: 200, remaining: 0, resetEpochSeconds: clock.t / 1000 + 30 });
+    expect(budget.currentLimit).toBe(200);
+    await budget.acquire();
+    expect(clock.t).toBeGreaterThanOrEqual(1_000_000 + 30_000);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after N consecutive failures; successes reset the count', () => {
+    const b = new CircuitBreaker(3);
+    b.recordFailure();
+    b.recordFailure();
+    b.recordSuccess();
+    b.recordFailure();
+    b.recordFailure();
+    expect(b.isOpen).toBe(false);
+    b.recordFailure();
+    expect(b.isOpen).toBe(true);
+  });
+});
+
+describe('Alpaca pages', () => {
+  it('builds a multi-symbol URL with explicit UTC instants and an inclusive end', () => {
+    const url = new URL(barsUrl('http://h/', { symbols: ['AAPL', 'BRK.B'], timeframe: parseTimeframe('1Day')!, start: Date.parse('2024-01-02T05:00:00Z'), end: Date.parse('2024-03-29T04:00:00Z'), feed: 'sip', adjustment: 'raw' }, 'tok'));
+    expect(url.pathname).toBe('/v2/stocks/bars');
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      symbols: 'AAPL,BRK.B', timeframe: '1Day', start: '2024-01-02T05:00:00.000Z', end: '2024-03-29T03:59:59.999Z', limit: '10000', feed: 'sip', adjustment: 'raw', sort: 'asc', page_token: 'tok',
+    });
+  });
+  it('finds the page token without parsing, and rejects truncated bodies', () => {
+    expect(checkBarsPage('{"bars":{"A":[]},"next_page_token":"QUJD\\u003d","currency":"USD"}')).toEqual({ ok: true, nextPageToken: 'QUJD=' });
+    expect(checkBarsPage('{"bars":null,"next_page_token":null}')).toEqual({ ok: true, nextPageToken: null });
+    expect(checkBarsPage('{"bars":{},"next_page_token":null}\n')).toEqual({ ok: true, nextPageToken: null });
+    expect(checkBarsPage('{"bars":{"A":[{"t":"2024').ok).toBe(false);
+    expect(checkBarsPage('{"message":"x"}').ok).toBe(false);
+  });
+  it('classifies provider errors by what the run must do', () => {
+    const err = (status: number, message: string) => new HttpStatusError(status, message, 'r1', 'u', 1);
+    expect(classifyAlpacaError(err(403, 'forbidden'), [])).toBeInstanceOf(CredentialsError);
+    expect(classifyAlpacaError(err(401, ''), [])).toBeInstanceOf(CredentialsError);
+    expect(classifyAlpacaError(err(403, 'subscription does not permit querying recent SIP data'), [])).toBeInstanceOf(PlanRestrictionError);
+    const invalid = classifyAlpacaError(err(400, 'invalid symbol: BADX'), ['AAPL', 'BADX']);
+    expect(invalid).toBeInstanceOf(InvalidSymbolError);
+    expect((invalid as InvalidSymbolError).symbol).toBe('BADX');
+    expect(errorMessageOf('{"message":"invalid timeframe","code":42210000}')).toBe('invalid timeframe');
+  });
+});

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { nyseRuleCalendar } from '../../src/plan/calendar.js';
+import { subtract, union } from '../../src/plan/intervals.js';
+import { plan, type PlanRequest, resumeInstant, unitTarget, wantedIntervals } from '../../src/plan/planner.js';
+import { parseTimeframe } from '../../src/plan/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
+
+const day = (d: string) => nyMidnightUtc(d);
+const base = (over: Partial<PlanRequest> = {}): PlanRequest => ({
+  symbols: ['AAPL'],
+  timeframe: parseTimeframe('1Day')!,
+  calendar: nyseRuleCalendar,
+  startDate: '2024-01-02',
+  explicitStart: true,
+  endInstant: day(addDays('2024-03-28', 1)),
+  covered: new Map(),
+  lookbackSessions: 2,
+  refetch: false,
+  threads: 8,
+  pageLimit: 10_000,
+  maxSymbolsPerRequest: 200,
+  ...over,
+});
+
+describe('intervals', () => {
+  it('subtracts and unions', () => {
+    expect(subtract([{ start: 0, end: 10 }], [{ start: 2, end: 4 }, { start: 8, end: 12 }])).toEqual([{ start: 0, end: 2 }, { start: 4, end: 8 }]);
+    expect(union([{ start: 0, end: 2 }], [{ start: 2, end: 5 }, { start: 7, end: 9 }])).toEqual([{ start: 0, end: 5 }, { start: 7, end: 9 }]);
+  });
+});
+
+describe('planner', () => {
+  it('fetches the whole range for a new symbol, in one window', () => {
+    const p = plan(base());
+    expect(p.units).toHaveLength(1);
+    expect(p.units[0]).toMatchObject({ symbols: ['AAPL'], start: day('2024-01-02'), end: day('2024-03-29') });
+  });
+
+  it('fetches only the uncovered gap with an explicit start', () => {
+    const covered = new Map([['AAPL', [{ start: day('2024-01-02'), end: day('2024-02-01') }, { start: day('2024-03-01'), end: day('2024-03-29') }]]]);
+    const p = plan(base({ covered }));
+    expect(p.units.map((u) => [u.start, u.end])).toEqual([[day('2024-02-01'), day('2024-03-01')]]);
+  });
+
+  it('plans nothing when everything is covered, and everything with --refetch', () => {
+    const covered = new Map([['AAPL', [{ start: day('2024-01-01'), end: day('2024-04-01') }]]]);
+    expect(plan(base({ covered })).units).toHaveLength(0);
+    expect(plan(base({ covered })).upToDate).toEqual(['AAPL']);
+    expect(plan(base({ covered, refetch: true })).units).toHaveLength(1);
+  });
+
+  it('resumes from the covered end minus the lookback sessions in incremental mode', () => {
+    // Covered through Thursday 2024-03-28 (Good Friday 03-29 is a holiday).
+    const covered = new Map([['AAPL', [{ start: day('2016-01-04'), end: day('2024-03-29') }]]]);
+    const req = base({ explicitStart: false, startDate: '2016-01-01', covered, endInstant: day('2024-04-03') });
+    expect(resumeInstant(day('2024-03-29'), 2, nyseRuleCalendar)).toBe(day('2024-03-27'));
+    expect(wantedIntervals(req, 'AAPL')).toEqual([{ start: day('2016-01-01'), end: day('2016-01-04') }, { start: day('2024-03-27'), end: day('2024-04-03') }]);
+    // 2016-01-01..03 holds no session: the planner does not request it.
+    expect(plan(req).units.map((u) => [u.start, u.end])).toEqual([[day('2024-03-27'), day('2024-04-03')]]);
+  });
+
+  it('never plans a window without a session', () => {
+    expect(plan(base({ startDate: '2024-03-29', endInstant: day('2024-04-01') })).units).toEqual([]);
+  });
+
+  it('packs daily bars of many symbols into full multi-symbol requests', () => {
+    const symbols = Array.from({ length: 500 }, (_, i) => `S${i}`);
+    const p = plan(base({ symbols, startDate: '2015-01-02', endInstant: day('2025-01-01') }));
+    const estimated = p.units.reduce((n, u) => n + u.estimatedBars, 0);
+    const pages = p.units.reduce((n, u) => n + Math.ceil(u.estimatedBars / 10_000), 0);
+    expect(pages / Math.ceil(estimated / 10_000)).toBeLessThanOrEqual(1.05);
+    expect(p.units.every((u) => u.symbols.length <= 200)).toBe(true);
+    expect(new Set(p.units.flatMap((u) => u.symbols)).size).toBe(500);
+  });
+
+  it('splits long minute ranges into month-aligned windows of bounded size', () => {
+    const p = plan(base({ timeframe: parseTimeframe('1Min')!, startDate: '2020-01-02', endInstant: day('2024-01-01'), threads: 2 }));
+    expect(p.units.length).toBeGreaterThanOrEqual(4);
+    expect(p.units.every((u) => u.estimatedBars <= 250_000)).toBe(true);
+    for (let i = 1; i < p.units.length; i++) expect(p.units[i].start).toBe(p.units[i - 1].end);
+  });
+
+  it('spreads small jobs over the pool', () => {
+    expect(unitTarget(1_800_000, 8, 10_000)).toBe(225_000);
+    expect(unitTarget(10_000, 8, 10_000)).toBe(200_000);
+    expect(unitTarget(100_000_000, 8, 10_000)).toBe(250_000);
+  });
+
+  it('fetches whole weeks for weekly bars', () => {
+    const p = plan(base({ timeframe: parseTimeframe('1Week')!, startDate: '2024-03-27' }));
+    expect(p.units[0].start).toBe(day('2024-03-25'));
+  });
+});
