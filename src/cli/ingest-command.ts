@@ -33,6 +33,7 @@ export interface IngestFlags {
   rateLimit?: string;
   maxAttempts?: string;
   requestTimeout?: string;
+  retryDelay?: string;
   circuitBreaker?: string;
   lookback?: string;
   refetch?: boolean;
@@ -66,6 +67,7 @@ export function settingsFromFlags(flags: IngestFlags, env: NodeJS.ProcessEnv): S
     rate_limit_per_minute: flags.rateLimit,
     max_attempts: flags.maxAttempts,
     request_timeout_seconds: flags.requestTimeout,
+    retry_base_delay_ms: flags.retryDelay,
     circuit_breaker_failures: flags.circuitBreaker,
     lookback_sessions: flags.lookback,
   };
@@ -167,7 +169,12 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
     const creds = credentials(ctx.env);
     const http = new HttpClient({
       budget: new RateBudget(Number(settings.rate_limit_per_minute.value)),
-      policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: Number(settings.max_attempts.value), timeoutMs: Number(settings.request_timeout_seconds.value) * 1000 },
+      policy: {
+        ...DEFAULT_RETRY_POLICY,
+        maxAttempts: Number(settings.max_attempts.value),
+        timeoutMs: Number(settings.request_timeout_seconds.value) * 1000,
+        baseDelayMs: Number(settings.retry_base_delay_ms.value),
+      },
       breaker,
       headers: authHeaders(creds),
       onRequest: (request) => events.emit({ type: 'request', request }),

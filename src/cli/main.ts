@@ -33,6 +33,7 @@ function addIngestOptions(cmd: Command): Command {
     .option('--rate-limit <n>', 'requests per minute for the whole run (settings: rate_limit_per_minute)')
     .option('--max-attempts <n>', 'attempts per request before a unit fails (settings: max_attempts)')
     .option('--request-timeout <seconds>', 'per-request deadline (settings: request_timeout_seconds)')
+    .option('--retry-delay <ms>', 'first retry delay, doubled per attempt (settings: retry_base_delay_ms)')
     .option('--circuit-breaker <n>', 'stop after n consecutive failed requests, 0 = never (settings: circuit_breaker_failures)')
     .option('--lookback <sessions>', 'sessions re-fetched before the covered end (settings: lookback_sessions)')
     .option('--refetch', 'fetch the whole range even where the lake already has it')

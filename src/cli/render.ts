@@ -102,7 +102,6 @@ export class Renderer {
         this.bars += event.rows;
         if (this.mode !== 'tty') this.log(`${this.stamp()}[w${event.worker}] ${describeUnit(event.unit)} ok: ${num(event.rows)} bars, ${num(event.partitions)} partitions, ${formatDuration(event.durationMs)}`);
         this.bar?.update(this.doneSymbols, { bars: num(this.bars) });
-        this.maybeProgressLine();
         return;
       case 'unit-failed':
         this.problem(`${this.stamp()}${this.chalk.red('failed:')} [w${event.worker}] ${describeUnit(event.unit)}: ${event.reason}`);

@@ -39,6 +39,7 @@ export const SETTING_KEYS = {
   rate_limit_per_minute: { help: 'a whole number from 1 to 100000 (Basic plan 200, Algo Trader Plus 10000)', parse: positiveInt(100_000) },
   max_attempts: { help: 'a whole number from 1 to 20', parse: positiveInt(20) },
   request_timeout_seconds: { help: 'a whole number of seconds from 1 to 600', parse: positiveInt(600) },
+  retry_base_delay_ms: { help: 'a whole number of milliseconds from 1 to 60000', parse: positiveInt(60_000) },
   circuit_breaker_failures: { help: 'a whole number from 0 (off) to 1000', parse: nonNegativeInt(1000) },
   lookback_sessions: { help: 'a whole number of sessions from 0 to 50', parse: nonNegativeInt(50) },
 } satisfies Record<string, KeySpec>;
@@ -58,6 +59,7 @@ export function builtInDefaults(osName: OsSection): Record<SettingKey, string> {
     rate_limit_per_minute: '200',
     max_attempts: '6',
     request_timeout_seconds: '60',
+    retry_base_delay_ms: '1000',
     circuit_breaker_failures: '10',
     lookback_sessions: '2',
   };

@@ -33,6 +33,8 @@ export interface FakeFaults {
   slowMs?: number;
   /** Every bars request fails with 503 (the provider is down). */
   down?: boolean;
+  /** The first `count` bar requests get 429 with a reset `resetMs` ahead (another client used the budget). */
+  storm?: { count: number; resetMs: number };
 }
 
 export interface FakeOptions {
@@ -44,8 +46,8 @@ export interface FakeOptions {
   /** Requests allowed per window; the headers report the equivalent per-minute figure. */
   rateLimit?: { limit: number; windowMs: number };
   faults?: FakeFaults;
-  /** Answer 403 "subscription does not permit querying recent SIP data" for SIP ends within 15 minutes. */
-  restrictRecentSip?: boolean;
+  /** Answer 403 "subscription does not permit querying recent SIP data" for SIP ends this many minutes before now (the free plan: 15). */
+  restrictRecentSipMinutes?: number;
   /** Fixed latency added to every response. */
   latencyMs?: number;
   seed?: number;
@@ -93,6 +95,8 @@ export class FakeAlpaca {
   private readonly random: () => number;
   private windowStart = 0;
   private windowCount = 0;
+  private stormed = 0;
+  private readonly seriesCache = new Map<string, (readonly [string, BarTuple[]])[]>();
   readonly keyId: string;
   readonly secretKey: string;
   readonly symbols: Record<string, FakeSymbol>;
@@ -138,8 +142,10 @@ export class FakeAlpaca {
   private rateHeaders(res: http.ServerResponse, now: number): boolean {
     const rl = this.options.rateLimit;
     if (!rl) return true;
-    if (now >= this.windowStart + rl.windowMs) {
-      this.windowStart = now;
+    // Fixed windows aligned to the epoch, so the reset (whole seconds) is exact.
+    const windowStart = Math.floor(now / rl.windowMs) * rl.windowMs;
+    if (windowStart !== this.windowStart) {
+      this.windowStart = windowStart;
       this.windowCount = 0;
     }
     this.windowCount += 1;
@@ -173,6 +179,13 @@ export class FakeAlpaca {
     const faults = this.options.faults ?? {};
     const isBars = url.pathname.includes('/bars');
     if (isBars && faults.down) return send(503, { message: 'service unavailable' });
+    if (isBars && faults.storm && this.stormed < faults.storm.count) {
+      this.stormed += 1;
+      res.setHeader('X-RateLimit-Limit', '10000');
+      res.setHeader('X-RateLimit-Remaining', '0');
+      res.setHeader('X-RateLimit-Reset', String(Math.ceil((now + faults.storm.resetMs) / 1000)));
+      return send(429, { message: 'too many requests.' });
+    }
     if (isBars && faults.resetRate && this.random() < faults.resetRate) {
       entry.status = -1;
       req.socket.destroy();
@@ -219,7 +232,8 @@ export class FakeAlpaca {
     const start = parseInstant(query.start, false);
     const end = parseInstant(query.end, true) ?? Date.now();
     if (start === undefined || Number.isNaN(start) || Number.isNaN(end)) return { status: 400, body: { message: 'invalid start or end' } };
-    if (this.options.restrictRecentSip && feed === 'sip' && end > Date.now() - 15 * 60_000) {
+    const restricted = this.options.restrictRecentSipMinutes;
+    if (restricted !== undefined && feed === 'sip' && end > Date.now() - restricted * 60_000) {
       return { status: 403, body: { message: 'subscription does not permit querying recent SIP data' } };
     }
     const paramsKey = JSON.stringify({ ...query, page_token: undefined, single });
@@ -233,7 +247,14 @@ export class FakeAlpaca {
         return { status: 400, body: { message: 'invalid page token' } };
       }
     }
-    const series = [...new Set(symbols)].sort().map((s) => [s, this.expectedBars(s, tf, start, end)] as const);
+    const seriesKey = JSON.stringify([symbols, tf.api, start, end]);
+    let series = this.seriesCache.get(seriesKey);
+    if (!series) {
+      series = [...new Set(symbols)].sort().map((s) => [s, this.expectedBars(s, tf, start, end)] as const);
+      // Paging re-asks for the same series: keep the last few so the server stays cheap.
+      if (this.seriesCache.size >= 16) this.seriesCache.delete(this.seriesCache.keys().next().value!);
+      this.seriesCache.set(seriesKey, series);
+    }
     const page = pageSlices(series, limit, offset).next().value!;
     const token = page.nextOffset === null ? null : Buffer.from(JSON.stringify({ o: page.nextOffset, k: paramsKey })).toString('base64url');
     if (single !== undefined) {

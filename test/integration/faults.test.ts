@@ -1,0 +1,180 @@
+/** Unattended runs under faults: the lake ends exact, or the run says precisely what is missing. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseTimeframe } from '../../src/plan/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
+import { RunLock } from '../../src/run/lock.js';
+import { FakeAlpaca, type FakeOptions } from '../support/fake-alpaca.js';
+import { fakeEnv, listFiles, runCli, startCli, tempDir } from '../support/cli.js';
+import { readLake } from '../support/lake.js';
+
+const fakes: FakeAlpaca[] = [];
+async function serve(options: FakeOptions): Promise<FakeAlpaca> {
+  const fake = await new FakeAlpaca(options).start();
+  fakes.push(fake);
+  return fake;
+}
+afterEach(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.stop()));
+});
+
+const range = (start: string, end: string) => [nyMidnightUtc(start), nyMidnightUtc(addDays(end, 1)) - 1] as const;
+
+async function expectExact(fake: FakeAlpaca, out: string, dataset: string, timeframe: string, symbols: string[], start: string, end: string): Promise<void> {
+  const lake = await readLake(out, dataset);
+  for (const s of symbols) expect(lake.get(s) ?? [], s).toEqual(fake.expectedBars(s, parseTimeframe(timeframe)!, ...range(start, end)));
+}
+
+/** Nothing but data.parquet files in the dataset, and no leftovers in staging. */
+function expectNoStrayFiles(out: string, dataset: string): void {
+  expect(listFiles(path.join(out, dataset)).filter((f) => !f.endsWith('/data.parquet'))).toEqual([]);
+  expect(listFiles(path.join(out, '.staging'))).toEqual([]);
+}
+
+function expectNoSecrets(fake: FakeAlpaca, texts: string[], out: string): void {
+  for (const t of texts) {
+    expect(t).not.toContain(fake.secretKey);
+    expect(t).not.toContain(fake.keyId);
+  }
+  for (const f of listFiles(out)) {
+    const content = fs.readFileSync(path.join(out, f));
+    expect(content.includes(fake.secretKey), f).toBe(false);
+    expect(content.includes(fake.keyId), f).toBe(false);
+  }
+}
+
+const FAST_RETRY = ['--retry-delay', '20', '--request-timeout', '2', '--max-attempts', '8'];
+const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'AMZN'];
+
+describe('faults', () => {
+  it('5xx, connection resets, truncated and slow responses: exact lake, exit 0, no secrets, no escape codes', async () => {
+    const fake = await serve({ faults: { serverErrorRate: 0.1, resetRate: 0.08, truncateRate: 0.08, slowRate: 0.05, slowMs: 4_000 }, seed: 7 });
+    const out = tempDir();
+    const r = await runCli(['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out, '--verbose', ...FAST_RETRY], fakeEnv(fake));
+    expect(r.stderr.length).toBeGreaterThan(0); // retries were logged
+    expect(r.code).toBe(0);
+    await expectExact(fake, out, 'equities_1min', '1Min', SYMBOLS, '2024-01-02', '2024-04-30');
+    expect(fake.log.some((l) => l.status === -1) && fake.log.some((l) => l.status === -2) && fake.log.some((l) => l.status >= 500)).toBe(true);
+    expect(r.stdout + r.stderr).not.toContain('\u001b');
+    expect(r.stderr).toMatch(/request id req-\d+/);
+    expectNoSecrets(fake, [r.stdout, r.stderr], out);
+    expectNoStrayFiles(out, 'equities_1min');
+  });
+
+  it('a 429 storm pauses the pool until the reset and still ends exact', async () => {
+    const fake = await serve({ faults: { storm: { count: 4, resetMs: 1_000 } } });
+    const out = tempDir();
+    const started = Date.now();
+    const r = await runCli(['symbols', ...SYMBOLS, '--timeframe', '15Min', '--start', '2023-06-01', '--end', '2024-03-28', '--out', out, '--threads', '4', ...FAST_RETRY], fakeEnv(fake));
+    expect(r.code).toBe(0);
+    const log = fake.barRequests;
+    expect(log.filter((l) => l.status === 429)).toHaveLength(4);
+    // Nobody hammers: after each 429 the whole pool waits for the reset before the next request.
+    log.forEach((l, i) => {
+      if (l.status === 429 && log[i + 1]) expect(log[i + 1].at - l.at).toBeGreaterThanOrEqual(250);
+    });
+    expect(Date.now() - started).toBeGreaterThan(1_000);
+    await expectExact(fake, out, 'equities_15min', '15Min', SYMBOLS, '2023-06-01', '2024-03-28');
+  });
+
+  it('stays within the rate limit in every window while using more than 90% of it', async () => {
+    // 20 requests per 2 s window = 600/min, as the headers say.
+    const fake = await serve({ rateLimit: { limit: 20, windowMs: 2_000 }, latencyMs: 5 });
+    const out = tempDir();
+    const symbols = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM', 'V', 'BRK.B'];
+    const r = await runCli(['symbols', ...symbols, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-03-28', '--out', out, '--rate-limit', '600'], fakeEnv(fake));
+    expect(r.code).toBe(0);
+    const bars = fake.barRequests;
+    expect(bars.filter((l) => l.status === 429)).toEqual([]);
+    expect(bars.length).toBeGreaterThan(40);
+    // Every window of the server holds at most 20 requests.
+    const times = bars.map((b) => b.at).sort((a, b) => a - b);
+    const perWindow = new Map<number, number>();
+    for (const t of times) perWindow.set(Math.floor(t / 2_000), (perWindow.get(Math.floor(t / 2_000)) ?? 0) + 1);
+    expect(Math.max(...perWindow.values())).toBeLessThanOrEqual(20);
+    const rate = (times.length - 1) / (times[times.length - 1] - times[0]);
+    expect(rate / (20 / 2_000)).toBeGreaterThan(0.9);
+  });
+
+  it('a provider that is down trips the circuit breaker: exit 1 listing the symbols not attempted', async () => {
+    const fake = await serve({ faults: { down: true } });
+    const out = tempDir();
+    const symbols = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM', 'V'];
+    const r = await runCli(['symbols', ...symbols, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-03-28', '--out', out, '--threads', '2', '--circuit-breaker', '5', '--json', ...FAST_RETRY], fakeEnv(fake));
+    expect(r.code).toBe(1);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.aborted.kind).toBe('circuit');
+    expect(summary.notAttempted).toBeGreaterThan(0);
+    expect(fake.barRequests.length).toBeLessThanOrEqual(8);
+  });
+
+  it('a plan restriction aborts with exit 3 and a hint', async () => {
+    const fake = await serve({ restrictRecentSipMinutes: 60 });
+    const r = await runCli(['symbols', 'AAPL', 'MSFT', '--start', '2026-01-02', '--out', tempDir()], fakeEnv(fake));
+    expect(r.code).toBe(3);
+    expect(r.stdout + r.stderr).toMatch(/--feed iex/);
+  });
+
+  it('a second run on the same lake exits 3 within a second, naming the holder', async () => {
+    const out = tempDir();
+    const lock = await RunLock.acquire(out);
+    try {
+      const started = Date.now();
+      const r = await runCli(['symbols', 'AAPL', '--source', 'synthetic', '--start', '2024-01-02', '--end', '2024-01-05', '--out', out], {});
+      expect(r.code).toBe(3);
+      expect(Date.now() - started).toBeLessThan(3_000); // process start included
+      expect(r.stderr).toMatch(new RegExp(`pid ${process.pid}, started 20`));
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('kill -9 at random points, then a rerun: exact lake, no stray files', async () => {
+    const fake = await serve({ latencyMs: 20 });
+    const out = tempDir();
+    const args = ['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out, '--threads', '4'];
+    for (const delay of [700, 1_300, 2_000]) {
+      const { child, done } = startCli(args, fakeEnv(fake));
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      expect((await done).signal).toBe('SIGKILL');
+      // Whatever is visible is readable and never duplicated.
+      const partial = await readLake(out, 'equities_1min').catch(() => new Map());
+      for (const [, bars] of partial) expect(new Set(bars.map((b: number[]) => b[0])).size).toBe(bars.length);
+    }
+    const r = await runCli(args, fakeEnv(fake));
+    expect(r.code).toBe(0);
+    await expectExact(fake, out, 'equities_1min', '1Min', SYMBOLS, '2024-01-02', '2024-04-30');
+    expectNoStrayFiles(out, 'equities_1min');
+  });
+
+  it('SIGTERM mid-run: committed data kept, exit 143, and a rerun completes it', async () => {
+    const fake = await serve({ latencyMs: 40 });
+    const out = tempDir();
+    const args = ['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2023-09-01', '--end', '2024-04-30', '--out', out, '--threads', '2'];
+    const { child, done } = startCli(args, fakeEnv(fake));
+    await new Promise((r) => setTimeout(r, 1_500));
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code).toBe(143);
+    expect(r.stdout).toMatch(/summary/);
+    expectNoStrayFiles(out, 'equities_1min');
+    const r2 = await runCli(args, fakeEnv(fake));
+    expect(r2.code).toBe(0);
+    await expectExact(fake, out, 'equities_1min', '1Min', SYMBOLS, '2023-09-01', '2024-04-30');
+  });
+
+  it('a corrupt partition fails its unit, is left untouched, and the rest commits', async () => {
+    const fake = await serve({});
+    const out = tempDir();
+    const args = ['symbols', 'AAPL', 'MSFT', '--start', '2024-01-02', '--end', '2024-02-29', '--out', out, '--threads', '1'];
+    expect((await runCli(args, fakeEnv(fake))).code).toBe(0);
+    const victim = path.join(out, 'equities_1day/symbol=AAPL/year=2024/month=01/data.parquet');
+    fs.writeFileSync(victim, 'not parquet at all');
+    const r = await runCli([...args.slice(0, 1), 'AAPL', '--start', '2024-01-02', '--end', '2024-02-29', '--out', out, '--refetch'], fakeEnv(fake));
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/cannot be read.*left untouched/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('not parquet at all');
+  });
+});
