@@ -92,3 +92,12 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/APCA_API_KEY_ID and APCA_API_SECRET_KEY/);
   });
 });
+
+describe('shipped symbol lists', () => {
+  it.each([['sp500-2025.csv', 500], ['nasdaq100.csv', 100]])('%s parses into at least %i valid symbols', async (file, atLeast) => {
+    const out = tempDir('de-out-');
+    const r = await runCli(['csv', path.join(process.cwd(), 'backtest_lists', file), '--source', 'synthetic', '--start', '2024-01-02', '--end', '2024-01-03', '--out', out, '--json', '--quiet'], {});
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).succeeded).toBeGreaterThanOrEqual(atLeast);
+  });
+});
