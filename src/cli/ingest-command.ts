@@ -10,13 +10,15 @@ import { CircuitBreaker } from '../net/circuit-breaker.js';
 import { HttpClient } from '../net/http.js';
 import { RateBudget } from '../net/rate-budget.js';
 import { DEFAULT_RETRY_POLICY } from '../net/retry.js';
-import { AlpacaSource, authHeaders, DEFAULT_DATA_URL } from '../sources/alpaca/source.js';
+import { AlpacaSource, authHeaders, DEFAULT_DATA_URL, DEFAULT_TRADING_URL } from '../sources/alpaca/source.js';
+import { loadAlpacaAssets, loadAlpacaCalendar } from '../sources/alpaca/trading.js';
 import { SyntheticSource } from '../sources/synthetic/source.js';
 import { SOURCES, type Adjustment, type BarSource, type Feed, type SourceName } from '../sources/types.js';
 import { normalizeList, type SymbolEntry } from '../universe/symbols.js';
 import { updateIndexMembership } from '../universe/index-membership.js';
+import { CredentialsError, PlanRestrictionError } from '../sources/errors.js';
 import { EventBus, type RunSummary } from '../run/events.js';
-import { ingest } from '../run/pipeline.js';
+import { ingest, type RunPreparation } from '../run/pipeline.js';
 import { Renderer, type Output, type OutputMode } from './render.js';
 
 export interface IngestFlags {
@@ -163,6 +165,7 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
   const breaker = new CircuitBreaker(Number(settings.circuit_breaker_failures.value));
   let source: BarSource;
   const calendar: TradingCalendar = nyseRuleCalendar;
+  let prepare: (() => Promise<RunPreparation>) | undefined;
   if ((sourceName as SourceName) === 'synthetic') {
     source = new SyntheticSource();
   } else {
@@ -180,7 +183,30 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
       onRequest: (request) => events.emit({ type: 'request', request }),
     });
     const dataUrl = ctx.env.APCA_API_DATA_URL?.trim() || DEFAULT_DATA_URL;
+    const tradingUrl = ctx.env.APCA_API_BASE_URL?.trim() || DEFAULT_TRADING_URL;
     source = new AlpacaSource(http, dataUrl);
+    // Calendar and asset list improve the plan but are not required: without them the run uses the
+    // NYSE rules and requests every symbol. Rejected credentials still stop the run.
+    const optional = async <T>(what: string, load: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await load();
+      } catch (error) {
+        if (error instanceof CredentialsError || error instanceof PlanRestrictionError || ctx.signal.aborted) throw error;
+        renderer.notice('warning', `could not load the ${what} (${error instanceof Error ? error.message : String(error)}); continuing without it`);
+        return undefined;
+      }
+    };
+    prepare = async () => {
+      const providerCalendar = await optional('Alpaca calendar', () => loadAlpacaCalendar(http, tradingUrl, creds, storage, ctx.signal));
+      const assets = await optional('Alpaca asset list', () => loadAlpacaAssets(http, tradingUrl, creds, storage, ctx.signal));
+      if (!assets) return { calendar: providerCalendar };
+      return {
+        calendar: providerCalendar,
+        notAssets: symbols.filter((s) => !assets.has(s)),
+        inactive: symbols.filter((s) => assets.get(s) === 'inactive'),
+        active: symbols.filter((s) => assets.get(s) === 'active'),
+      };
+    };
   }
 
   const summary: RunSummary = await ingest({
@@ -201,9 +227,10 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
     breaker,
     signal: ctx.signal,
     events,
+    prepare,
   });
   if (indexName !== undefined && summary.exitCode !== ExitCode.cannotProceed) {
-    await updateIndexMembership(storage, indexName, symbols, nyDateOf(ctx.now()));
+    await updateIndexMembership(storage, indexName, symbols, nyDateOf(ctx.now()), new Set(summary.inactive));
   }
   renderer.finish(summary);
   return summary.exitCode;

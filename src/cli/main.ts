@@ -1,6 +1,8 @@
 /** The `ingest` command line: parse, dispatch, and turn every failure into a one-line error and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { normalizeSymbol } from '../universe/symbols.js';
+import { type LakeFlags, runQueryCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
 import { CredentialsError, PlanRestrictionError } from '../sources/errors.js';
 import { argumentList, indexNameFromFile, readCsvList, readTextList } from '../universe/lists.js';
 import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
@@ -99,6 +101,32 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
       exitCode = runConfigCommand(flags, context);
     });
 
+  const lakeOptions = (cmd: Command): Command =>
+    cmd
+      .option('--out <dir>', 'storage directory (settings: local_storage_dir)')
+      .option('--config <path>', 'settings file (default ./settings.ini)')
+      .option('--dataset <name>', 'only this dataset')
+      .option('--json', 'print JSON');
+  lakeOptions(program.command('status').description('what the lake holds: per dataset symbols, rows, range, partitions, size, failures and gaps (read-only)'))
+    .option('--symbol <sym>', 'only this symbol, with its covered ranges')
+    .action(async (flags: LakeFlags) => {
+      exitCode = await runStatusCommand({ ...flags, symbol: lakeSymbol(flags.symbol) }, context);
+    });
+  lakeOptions(program.command('verify').description('check the lake: readable files, layout, partitions, duplicates, order, OHLC, ledger, missing sessions; exit 1 on defects'))
+    .option('--symbol <sym>', 'only this symbol')
+    .action(async (flags: LakeFlags) => {
+      exitCode = await runVerifyCommand({ ...flags, symbol: lakeSymbol(flags.symbol) }, context);
+    });
+  program
+    .command('query <sql>')
+    .description('run read-only SQL in DuckDB with one view per dataset (equities_1day, equities_1min, …)')
+    .option('--out <dir>', 'storage directory (settings: local_storage_dir)')
+    .option('--config <path>', 'settings file (default ./settings.ini)')
+    .option('--format <format>', 'table | csv | json', 'table')
+    .action(async (sql: string, flags: LakeFlags & { format?: string }) => {
+      exitCode = await runQueryCommand(sql, flags, context);
+    });
+
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -108,6 +136,13 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
     process.off('SIGTERM', sigterm);
   }
   return signalExit ?? exitCode;
+}
+
+function lakeSymbol(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const verdict = normalizeSymbol(raw);
+  if (!verdict.ok) throw new UsageError(`--symbol ${JSON.stringify(raw)} is invalid: ${verdict.reason}`);
+  return verdict.symbol;
 }
 
 /** Map anything thrown to one line on stderr and an exit code. No stack traces for user-caused errors. */

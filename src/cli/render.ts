@@ -158,6 +158,9 @@ export class Renderer {
     }
     const noData = summary.symbols.filter((s) => s.outcome === 'no_data').map((s) => s.symbol);
     if (noData.length) lines.push(`  ${c.yellow('no data')}: ${noData.join(', ')}`);
+    const notAssets = summary.symbols.filter((s) => s.outcome === 'not_asset').map((s) => s.symbol);
+    if (notAssets.length) lines.push(`  ${c.yellow('not an Alpaca asset (skipped)')}: ${notAssets.join(', ')}`);
+    if (summary.inactive.length) lines.push(`  inactive (delisted, history kept): ${summary.inactive.join(', ')}`);
     const skipped = summary.symbols.filter((s) => s.outcome === 'not_attempted').map((s) => s.symbol);
     if (skipped.length) lines.push(`  ${c.red('not attempted')}: ${skipped.join(', ')}`);
     if (summary.aborted) lines.push(`  ${c.red('stopped')}: ${summary.aborted.message}${summary.aborted.hint ? ` — hint: ${summary.aborted.hint}` : ''}`);

@@ -63,6 +63,12 @@ export function resumeInstant(coveredEnd: number, lookback: number, calendar: Tr
   return first ? Math.min(coveredEnd, nyMidnightUtc(first.date)) : coveredEnd;
 }
 
+/** Does any session (extended hours included) overlap the interval? */
+export function hasSessionTime(interval: Interval, calendar: TradingCalendar): boolean {
+  if (interval.end <= interval.start) return false;
+  return calendar.sessions(nyDateOf(interval.start), nyDateOf(interval.end - 1)).some((s) => s.extendedOpen < interval.end && s.extendedClose > interval.start);
+}
+
 /** The intervals a symbol still needs. */
 export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
   const full: Interval = { start: nyMidnightUtc(req.startDate), end: req.endInstant };
@@ -72,6 +78,8 @@ export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
   const holes = subtract([full], covered);
   if (req.explicitStart || covered.length === 0) return holes;
   const coveredEnd = covered[covered.length - 1].end;
+  // Nothing can have traded since the covered end: the lake is current, and no correction is fetched.
+  if (!hasSessionTime({ start: coveredEnd, end: full.end }, req.calendar)) return holes;
   const resume = resumeInstant(coveredEnd, req.lookbackSessions, req.calendar);
   return normalize([...holes, { start: Math.max(full.start, resume), end: full.end }]);
 }
@@ -94,9 +102,13 @@ interface Window {
  * split it at month starts into windows of at most `maxBars` estimated bars for one symbol.
  */
 export function sessionWindows(interval: Interval, req: PlanRequest, maxBars: number): Window[] {
-  const firstDate = periodStartDate(nyDateOf(interval.start), req.timeframe);
   const lastDate = nyDateOf(interval.end - 1);
-  const sessions = req.calendar.sessions(firstDate, lastDate);
+  // Only sessions whose trading hours overlap the interval count; weekly and monthly bars are
+  // fetched from the start of their period so a partial period never replaces a whole one.
+  const overlapping = req.calendar.sessions(nyDateOf(interval.start), lastDate).filter((s) => s.extendedOpen < interval.end && s.extendedClose > interval.start);
+  if (overlapping.length === 0) return [];
+  const firstDate = periodStartDate(overlapping[0].date, req.timeframe);
+  const sessions = req.calendar.sessions(firstDate, overlapping[overlapping.length - 1].date);
   const perSession = maxBarsPerSession(req.timeframe);
   // Sessions per month, so each month boundary is a cheap lookup.
   const monthSessions = new Map<string, number>();

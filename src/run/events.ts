@@ -2,7 +2,7 @@
 import type { RequestEvent } from '../net/http.js';
 import type { WorkUnit } from '../plan/planner.js';
 
-export type SymbolOutcome = 'ok' | 'no_data' | 'failed' | 'not_attempted' | 'up_to_date';
+export type SymbolOutcome = 'ok' | 'no_data' | 'failed' | 'not_attempted' | 'up_to_date' | 'not_asset';
 
 export type RunEvent =
   | { type: 'planned'; units: number; symbols: number; upToDate: number; estimatedBars: number }
@@ -33,6 +33,9 @@ export interface RunSummary {
   succeeded: number;
   failed: number;
   noData: number;
+  notAssets: number;
+  /** Requested symbols the provider lists as inactive (delisted). */
+  inactive: string[];
   notAttempted: number;
   upToDate: number;
   bars: number;

@@ -44,9 +44,19 @@ export interface IngestOptions {
   /** Aborted on SIGINT/SIGTERM: no new units start, in-flight requests stop, commits in flight finish. */
   signal: AbortSignal;
   events: EventBus;
-  /** Called once the lock is held, before planning: the place for work that needs the lock (asset checks). */
-  beforePlan?: (ledger: Ledger) => Promise<void>;
+  /** Runs once the lock is held, before planning: provider calendar and asset checks. */
+  prepare?: () => Promise<RunPreparation>;
   maxSymbolsPerRequest?: number;
+}
+
+export interface RunPreparation {
+  /** Replaces the options' calendar (e.g. the provider's). */
+  calendar?: TradingCalendar;
+  /** Symbols the provider does not know: skipped without a request. */
+  notAssets?: readonly string[];
+  /** Delisted symbols: fetched all the same, and marked inactive. */
+  inactive?: readonly string[];
+  active?: readonly string[];
 }
 
 /** Page-parse failures (a body that looked whole but was not) get this many re-fetches of the unit. */
@@ -91,13 +101,18 @@ export async function ingest(options: IngestOptions): Promise<RunSummary> {
       adjustment: options.adjustment,
     });
     const ledger = await Ledger.load(storage, dataset);
-    await options.beforePlan?.(ledger);
+    const prep = (await options.prepare?.()) ?? {};
+    for (const s of prep.inactive ?? []) ledger.markInactive(s, true);
+    for (const s of prep.active ?? []) ledger.markInactive(s, false);
+    const notAssets = new Set(prep.notAssets ?? []);
+    for (const s of notAssets) options.events.emit({ type: 'notice', level: 'warning', message: `${s}: not an Alpaca asset; skipped without a request` });
+    const symbols = options.symbols.filter((s) => !notAssets.has(s));
     const covered = new Map<string, Interval[]>();
-    for (const symbol of options.symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
+    for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
     const work = plan({
-      symbols: options.symbols,
+      symbols,
       timeframe: options.timeframe,
-      calendar: options.calendar,
+      calendar: prep.calendar ?? options.calendar,
       startDate: options.startDate,
       explicitStart: options.explicitStart,
       endInstant: options.endInstant,
@@ -118,7 +133,7 @@ export async function ingest(options: IngestOptions): Promise<RunSummary> {
     const run = new UnitRunner(options, ledger, new PartitionWriter(duck, storage, dataset), runStaging, work.units);
     await run.execute();
     await ledger.save();
-    return run.summarize(work.upToDate, Date.now() - started);
+    return run.summarize(work.upToDate, notAssets, new Set(prep.inactive ?? []), Date.now() - started);
   } finally {
     await fs.rm(runStaging, { recursive: true, force: true }).catch(() => undefined);
     duck.closeSync();
@@ -303,10 +318,14 @@ class UnitRunner {
     this.options.events.emit({ type: 'notice', level, message });
   }
 
-  summarize(upToDate: readonly string[], durationMs: number): RunSummary {
+  summarize(upToDate: readonly string[], notAssets: ReadonlySet<string>, inactive: ReadonlySet<string>, durationMs: number): RunSummary {
     const results: SymbolResult[] = [];
     const upToDateSet = new Set(upToDate);
     for (const symbol of this.options.symbols) {
+      if (notAssets.has(symbol)) {
+        results.push({ symbol, outcome: 'not_asset', rows: 0, reason: 'not an Alpaca asset' });
+        continue;
+      }
       if (upToDateSet.has(symbol)) {
         results.push({ symbol, outcome: 'up_to_date', rows: 0 });
         continue;
@@ -333,6 +352,8 @@ class UnitRunner {
       succeeded: count('ok'),
       failed: count('failed'),
       noData: count('no_data'),
+      notAssets: count('not_asset'),
+      inactive: [...inactive].filter((s) => this.options.symbols.includes(s)),
       notAttempted: count('not_attempted'),
       upToDate: count('up_to_date'),
       bars: this.bars,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTimeframe } from '../../src/plan/timeframe.js';
 import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
-import { FakeAlpaca } from '../support/fake-alpaca.js';
+import { DEFAULT_FAKE_SYMBOLS, FakeAlpaca } from '../support/fake-alpaca.js';
 import { fakeEnv, listFiles, runCli, tempDir } from '../support/cli.js';
 import { query, readLake } from '../support/lake.js';
 
@@ -72,13 +72,15 @@ describe('ingest from Alpaca (fake server)', () => {
     await expectLakeEquals(out, 'equities_15min', ['AAPL', 'TSLA'], '15Min', '2024-01-02', '2024-03-28');
   });
 
-  it('reports unknown symbols as no data and exits 0; isolates a symbol the server rejects', async () => {
-    const strict = await new FakeAlpaca({ rejectSymbols: ['BADX'] }).start();
+  it('skips symbols that are not Alpaca assets, reports no data, exits 0; isolates a symbol the server rejects', async () => {
+    const strict = await new FakeAlpaca({ rejectSymbols: ['BADX'], symbols: { ...DEFAULT_FAKE_SYMBOLS, BADX: {} } }).start();
     try {
       const out = tempDir();
-      const r = await runCli(['symbols', 'AAPL', 'ZZZZ', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out], fakeEnv(strict));
+      const r = await runCli(['symbols', 'AAPL', 'ZZZZ', 'NEWCO', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out], fakeEnv(strict));
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/ZZZZ: no data/);
+      expect(r.stderr).toMatch(/ZZZZ: not an Alpaca asset/);
+      expect(r.stdout).toMatch(/NEWCO: no data/); // listed 2024-02-15
+      expect(strict.barRequests.every((q) => !q.query.symbols?.includes('ZZZZ'))).toBe(true);
       const r2 = await runCli(['symbols', 'AAPL', 'BADX', 'MSFT', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out, '--json'], fakeEnv(strict));
       expect(r2.code).toBe(1);
       const summary = JSON.parse(r2.stdout);

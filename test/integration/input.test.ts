@@ -56,7 +56,7 @@ describe('bad input', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/skipping 1 invalid/);
     expect(r.stderr).toMatch(/repeated symbol\(s\): AAPL/);
-    expect(fs.readFileSync(path.join(out, 'metadata/indices/l.csv'), 'utf8')).toMatch(/^symbol,first_seen,last_seen,in_latest\nAAPL,.*,true\nMSFT,.*,true\n$/);
+    expect(fs.readFileSync(path.join(out, 'metadata/indices/l.csv'), 'utf8')).toMatch(/^symbol,first_seen,last_seen,in_latest,inactive\nAAPL,.*,true,false\nMSFT,.*,true,false\n$/);
   });
 
   it('reads CSVs with a BOM, CRLF, quoted commas and blank lines; --column picks the column', async () => {

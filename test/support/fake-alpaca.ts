@@ -258,7 +258,7 @@ export class FakeAlpaca {
     const page = pageSlices(series, limit, offset).next().value!;
     const token = page.nextOffset === null ? null : Buffer.from(JSON.stringify({ o: page.nextOffset, k: paramsKey })).toString('base64url');
     if (single !== undefined) {
-      const bars = page.entries[0]?.[1] ?? [];
+      const bars: BarTuple[] = page.entries[0]?.[1] ?? [];
       const rows = bars.map((b) => ({ t: formatBarTime(b[0]), o: b[1], h: b[2], l: b[3], c: b[4], v: b[5], n: b[6], vw: b[7] }));
       return { status: 200, body: { bars: rows.length ? rows : null, symbol: single, next_page_token: token } };
     }
@@ -274,8 +274,9 @@ export class FakeAlpaca {
   }
 
   private calendar(query: Record<string, string>): { status: number; body: unknown } {
-    const from = query.start ?? nyDateOf(Date.now());
-    const to = query.end ?? from;
+    // Dates or RFC-3339 instants (the SDK sends instants); the calendar works in dates.
+    const from = (query.start ?? nyDateOf(Date.now())).slice(0, 10);
+    const to = (query.end ?? from).slice(0, 10);
     const hhmm = (ms: number, date: string): string => {
       const minutes = Math.round((ms - nyMidnightUtc(date)) / 60_000);
       return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;

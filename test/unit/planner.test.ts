@@ -59,6 +59,17 @@ describe('planner', () => {
     expect(plan(req).units.map((u) => [u.start, u.end])).toEqual([[day('2024-03-27'), day('2024-04-03')]]);
   });
 
+  it('plans nothing in incremental mode when no session time has passed since the covered end', () => {
+    // Covered through Friday 2024-03-22 20:00 New York; "now" is Saturday.
+    const coveredEnd = Date.parse('2024-03-23T00:00:00Z');
+    const covered = new Map([['AAPL', [{ start: day('2016-01-04'), end: coveredEnd }]]]);
+    const req = base({ explicitStart: false, startDate: '2016-01-04', covered, endInstant: Date.parse('2024-03-23T18:00:00Z') });
+    expect(plan(req).units).toEqual([]);
+    // Monday morning: new session time, so the correction window comes along.
+    const monday = plan({ ...req, endInstant: Date.parse('2024-03-25T15:00:00Z') });
+    expect(monday.units.map((u) => u.start)).toEqual([day('2024-03-21')]);
+  });
+
   it('never plans a window without a session', () => {
     expect(plan(base({ startDate: '2024-03-29', endInstant: day('2024-04-01') })).units).toEqual([]);
   });

@@ -33,9 +33,9 @@ describe('index membership', () => {
     const first = mergeMembership([], ['AAPL', 'MSFT'], '2025-01-02');
     const second = mergeMembership(first, ['AAPL', 'NVDA'], '2025-02-03');
     expect(second).toEqual([
-      { symbol: 'AAPL', first_seen: '2025-01-02', last_seen: '2025-02-03', in_latest: true },
-      { symbol: 'MSFT', first_seen: '2025-01-02', last_seen: '2025-01-02', in_latest: false },
-      { symbol: 'NVDA', first_seen: '2025-02-03', last_seen: '2025-02-03', in_latest: true },
+      { symbol: 'AAPL', first_seen: '2025-01-02', last_seen: '2025-02-03', in_latest: true, inactive: false },
+      { symbol: 'MSFT', first_seen: '2025-01-02', last_seen: '2025-01-02', in_latest: false, inactive: false },
+      { symbol: 'NVDA', first_seen: '2025-02-03', last_seen: '2025-02-03', in_latest: true, inactive: false },
     ]);
   });
 });

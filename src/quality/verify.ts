@@ -1,0 +1,137 @@
+/**
+ * Checks over a dataset: files readable, one file per partition and nothing stray, every row in its
+ * partition, no duplicate timestamps, rows sorted, OHLC sane, ledger and files in agreement, and
+ * covered sessions missing from the data. Each finding names the file (or symbol) and the check.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DatasetMeta } from '../lake/dataset-meta.js';
+import { duckMessage } from '../lake/duck.js';
+import { sqlString, partitionLabel } from '../lake/layout.js';
+import { Ledger, partitionId } from '../lake/ledger.js';
+import { isPartitionFile, listDatasetFiles, type DatasetFile } from '../lake/reader.js';
+import type { TradingCalendar } from '../plan/calendar.js';
+import { isIntraday, parseTimeframe } from '../plan/timeframe.js';
+
+export type Severity = 'defect' | 'info';
+
+export interface Finding {
+  severity: Severity;
+  check: string;
+  /** The file (relative to the storage dir) or symbol the finding is about. */
+  subject: string;
+  detail: string;
+}
+
+export interface VerifyReport {
+  dataset: string;
+  files: number;
+  rows: number;
+  findings: Finding[];
+}
+
+/** Price sanity with a tolerance for binary floating point. */
+const EPS = 1e-9;
+const MAX_LISTED = 20;
+
+export async function verifyDataset(connection: DuckDBConnection, storage: string, meta: DatasetMeta, calendar: TradingCalendar, symbolFilter?: string): Promise<VerifyReport> {
+  const findings: Finding[] = [];
+  const add = (severity: Severity, check: string, subject: string, detail: string): void => void findings.push({ severity, check, subject, detail });
+  const rel = (f: DatasetFile): string => `${meta.dataset}/${f.relative}`;
+
+  let files = await listDatasetFiles(storage, meta.dataset);
+  if (symbolFilter) files = files.filter((f) => f.relative.startsWith(`symbol=${symbolFilter}/`) || f.relative.startsWith(`symbol=${symbolFilter}\\`));
+
+  // Layout: only symbol=/year=/month=/data.parquet files belong in a dataset.
+  const good: DatasetFile[] = [];
+  for (const f of files) {
+    if (isPartitionFile(f)) good.push(f);
+    else if (f.relative.endsWith('.parquet')) add('defect', 'one-file-per-partition', rel(f), 'extra Parquet file: readers of **/*.parquet see its rows twice or out of place');
+    else add('defect', 'stray-file', rel(f), 'file that is not part of the lake layout');
+  }
+
+  // Readability, file by file only when the whole set fails to read (rare), to name the culprit.
+  const readable: DatasetFile[] = [];
+  const list = (fs: readonly DatasetFile[]): string => `[${fs.map((f) => sqlString(f.absolute)).join(', ')}]`;
+  const tryRead = async (fs: readonly DatasetFile[]): Promise<boolean> => {
+    try {
+      await connection.run(`SELECT count(*), min("timestamp") FROM read_parquet(${list(fs)}, hive_partitioning = false)`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (good.length > 0 && !(await tryRead(good))) {
+    for (const f of good) {
+      try {
+        await connection.run(`SELECT count(*), min("timestamp"), max(open + high + low + close + vwap + volume + trade_count) FROM read_parquet(${sqlString(f.absolute)})`);
+        readable.push(f);
+      } catch (error) {
+        add('defect', 'readable', rel(f), `cannot be read: ${duckMessage(error)}`);
+      }
+    }
+  } else {
+    readable.push(...good);
+  }
+
+  let rows = 0;
+  if (readable.length > 0) {
+    const source = `read_parquet(${list(readable)}, hive_partitioning = true, hive_types = {'symbol': VARCHAR, 'year': INTEGER, 'month': INTEGER}, filename = true, file_row_number = true)`;
+    await connection.run(`CREATE OR REPLACE TEMP TABLE verify_rows AS SELECT * FROM ${source}`);
+    rows = Number((await connection.runAndReadAll('SELECT count(*) FROM verify_rows')).getRows()[0][0]);
+    const byFile = async (check: string, sql: string, describe: (n: number) => string): Promise<void> => {
+      const result = await connection.runAndReadAll(sql);
+      for (const [filename, n] of result.getRows() as [string, bigint][]) add('defect', check, `${meta.dataset}/${filename.slice(filename.indexOf(meta.dataset) + meta.dataset.length + 1)}`, describe(Number(n)));
+    };
+    await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE year("timestamp") <> "year" OR month("timestamp") <> "month" GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's year/month partition`);
+    await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, "timestamp" HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
+    await byFile(
+      'sorted',
+      `SELECT filename, count(*) FROM (SELECT filename, "timestamp" < lag("timestamp") OVER (PARTITION BY filename ORDER BY file_row_number) AS bad FROM verify_rows) WHERE bad GROUP BY 1 ORDER BY 1`,
+      (n) => `${n} row(s) out of timestamp order`,
+    );
+    await byFile(
+      'ohlc',
+      `SELECT filename, count(*) FROM verify_rows WHERE NOT (low <= LEAST(open, close) + ${EPS} AND GREATEST(open, close) <= high + ${EPS} AND low > 0 AND volume >= 0 AND trade_count >= 0 AND vwap >= low - ${EPS} AND vwap <= high + ${EPS}) GROUP BY 1 ORDER BY 1`,
+      (n) => `${n} row(s) fail OHLC sanity (low ≤ open, close ≤ high; prices > 0; volume ≥ 0; VWAP within [low, high])`,
+    );
+    // Rows in the wrong partition can duplicate a timestamp across files of the same symbol.
+    const crossDup = await connection.runAndReadAll(`SELECT symbol, count(*) FROM (SELECT symbol FROM verify_rows GROUP BY symbol, "timestamp" HAVING count(DISTINCT filename) > 1) GROUP BY 1 ORDER BY 1`);
+    for (const [symbol, n] of crossDup.getRows() as [string, bigint][]) add('defect', 'no-duplicates', symbol, `${n} timestamp(s) stored in more than one file`);
+  }
+
+  // Ledger ↔ files.
+  const ledger = await Ledger.load(storage, meta.dataset);
+  const present = new Set(good.map((f) => `${f.key!.symbol}/${partitionId(f.key!)}`));
+  for (const entry of ledger.all()) {
+    if (symbolFilter && entry.symbol !== symbolFilter) continue;
+    const missing = entry.partitions.filter((p) => !present.has(`${entry.symbol}/${p}`));
+    if (missing.length) add('defect', 'ledger', entry.symbol, `ledger records data in ${missing.slice(0, MAX_LISTED).join(', ')}${missing.length > MAX_LISTED ? ` and ${missing.length - MAX_LISTED} more` : ''} but the file is missing (the next ingest fetches it again)`);
+  }
+  for (const f of good) {
+    const e = ledger.get(f.key!.symbol);
+    if (!e || !e.partitions.includes(partitionId(f.key!))) add('info', 'ledger', `${meta.dataset}/${f.relative}`, `${partitionLabel(f.key!)} is not in the ledger (written by a run that stopped before recording it; the next ingest reconciles it)`);
+  }
+
+  // Covered sessions without any bar, between each symbol's first and last bar.
+  const tf = parseTimeframe(meta.timeframe);
+  if (readable.length > 0 && tf && (tf.unit === 'Day' || isIntraday(tf))) {
+    const days = await connection.runAndReadAll(
+      `SELECT symbol, list(DISTINCT strftime(timezone('America/New_York', "timestamp"), '%Y-%m-%d')) FROM verify_rows GROUP BY symbol ORDER BY symbol`,
+    );
+    for (const [symbol, dateList] of days.getRows() as [string, { items: string[] }][]) {
+      const dates = new Set(dateList.items);
+      const sorted = [...dates].sort();
+      const entry = ledger.get(symbol);
+      if (!entry || sorted.length === 0) continue;
+      const missing = calendar
+        .sessions(sorted[0], sorted[sorted.length - 1])
+        .filter((s) => !dates.has(s.date) && entry.covered.some((c) => c.start <= s.extendedOpen && s.extendedOpen < c.end))
+        .map((s) => s.date);
+      if (missing.length === 0) continue;
+      const detail = `${missing.length} covered session(s) with no bar: ${missing.slice(0, MAX_LISTED).join(', ')}${missing.length > MAX_LISTED ? ', …' : ''}`;
+      // IEX (and OTC/BOATS) carry a small share of volume: whole quiet sessions are plausible there.
+      add(meta.feed === 'sip' ? 'defect' : 'info', 'missing-sessions', symbol, detail);
+    }
+  }
+  return { dataset: meta.dataset, files: good.length, rows, findings };
+}

@@ -1,0 +1,176 @@
+/** The lake knows what it holds: ledger, incremental runs, gap filling, status, verify, query. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTimeframe } from '../../src/plan/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
+import { RunLock } from '../../src/run/lock.js';
+import { FakeAlpaca } from '../support/fake-alpaca.js';
+import { fakeEnv, runCli, tempDir } from '../support/cli.js';
+import { query, readLake } from '../support/lake.js';
+
+let fake: FakeAlpaca;
+beforeAll(async () => {
+  fake = await new FakeAlpaca().start();
+});
+afterAll(async () => {
+  await fake.stop();
+});
+
+const day = (d: string) => new Date(nyMidnightUtc(d)).toISOString();
+const range = (start: string, end: string) => [nyMidnightUtc(start), nyMidnightUtc(addDays(end, 1)) - 1] as const;
+const env = (extra: Record<string, string> = {}) => fakeEnv(fake, { DATA_ENGINE_START: '2024-01-02', ...extra });
+
+async function barRequestsDuring(run: () => Promise<unknown>) {
+  const before = fake.barRequests.length;
+  await run();
+  return fake.barRequests.slice(before);
+}
+
+describe('incremental runs and the ledger', () => {
+  it('resumes from the covered end minus two sessions, and a current lake makes no requests', async () => {
+    const out = tempDir();
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', '--end', '2024-03-28', '--out', out], env())).code).toBe(0);
+    const ledger = fs.readFileSync(path.join(out, 'metadata/ledger/equities_1day.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(ledger.map((e) => e.symbol)).toEqual(['AAPL', 'MSFT']);
+    expect(ledger[0]).toMatchObject({ last_outcome: 'ok', covered: [{ start: day('2024-01-02'), end: day('2024-03-29') }], first_bar: day('2024-01-02') });
+    // 2024-03-29 is Good Friday: the last two sessions before the covered end are 03-27 and 03-28.
+    const resumed = await barRequestsDuring(async () => expect((await runCli(['symbols', 'AAPL', 'MSFT', '--end', '2024-04-05', '--out', out], env())).code).toBe(0));
+    expect(resumed.map((r) => r.query.start)).toEqual([day('2024-03-27')]);
+    const again = await barRequestsDuring(async () => {
+      const started = Date.now();
+      const r = await runCli(['symbols', 'AAPL', 'MSFT', '--end', '2024-04-05', '--out', out, '--json'], env());
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).upToDate).toBe(2);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+    expect(again).toEqual([]);
+    const lake = await readLake(out, 'equities_1day');
+    expect(lake.get('AAPL')).toEqual(fake.expectedBars('AAPL', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-04-05')));
+  });
+
+  it('--lookback changes the correction window', async () => {
+    const out = tempDir();
+    await runCli(['symbols', 'AAPL', '--end', '2024-03-15', '--out', out], env());
+    const resumed = await barRequestsDuring(() => runCli(['symbols', 'AAPL', '--end', '2024-03-22', '--out', out, '--lookback', '5'], env()));
+    expect(resumed.map((r) => r.query.start)).toEqual([day('2024-03-11')]);
+  });
+
+  it('fills the gap left by a deleted partition and fetches only that month', async () => {
+    const out = tempDir();
+    const args = ['symbols', 'AAPL', 'MSFT', '--start', '2024-01-02', '--end', '2024-04-30', '--timeframe', '1Hour', '--out', out];
+    expect((await runCli(args, env())).code).toBe(0);
+    const snapshot = await readLake(out, 'equities_1hour');
+    fs.rmSync(path.join(out, 'equities_1hour/symbol=AAPL/year=2024/month=02'), { recursive: true });
+    const refill = await barRequestsDuring(async () => expect((await runCli(args, env())).code).toBe(0));
+    expect(refill).toHaveLength(1);
+    expect(refill[0].query.symbols).toBe('AAPL');
+    expect(Date.parse(refill[0].query.start)).toBeLessThanOrEqual(Date.parse('2024-02-01T00:00:00Z'));
+    expect(Date.parse(refill[0].query.start)).toBeGreaterThan(Date.parse('2024-01-30T00:00:00Z'));
+    expect(Date.parse(refill[0].query.end)).toBeLessThan(Date.parse('2024-03-02T00:00:00Z'));
+    expect(await readLake(out, 'equities_1hour')).toEqual(snapshot);
+    expect(await barRequestsDuring(() => runCli(args, env()))).toEqual([]);
+  });
+
+  it('never re-requests ranges that returned no data; --refetch does', async () => {
+    const out = tempDir();
+    const args = ['symbols', 'NEWCO', '--start', '2024-01-02', '--end', '2024-03-28', '--out', out];
+    expect((await runCli(args, env())).code).toBe(0);
+    expect(await barRequestsDuring(() => runCli(args, env()))).toEqual([]);
+    expect((await barRequestsDuring(() => runCli([...args, '--refetch'], env()))).length).toBe(1);
+    const lake = await readLake(out, 'equities_1day');
+    expect(lake.get('NEWCO')).toEqual(fake.expectedBars('NEWCO', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-03-28')));
+  });
+
+  it('fetches the history of inactive symbols and marks them inactive; caches calendar and assets', async () => {
+    const out = tempDir();
+    const file = path.join(tempDir(), 'idx.txt');
+    fs.writeFileSync(file, 'AAPL\nOLDCO\n');
+    const r = await runCli(['file', file, '--start', '2024-01-02', '--end', '2024-03-28', '--out', out], env());
+    expect(r.code).toBe(0);
+    expect((await readLake(out, 'equities_1day')).get('OLDCO')).toEqual(fake.expectedBars('OLDCO', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-03-28')));
+    expect(fs.readFileSync(path.join(out, 'metadata/indices/idx.csv'), 'utf8')).toMatch(/OLDCO,\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2},true,true/);
+    expect(fs.readFileSync(path.join(out, 'metadata/ledger/equities_1day.jsonl'), 'utf8')).toMatch(/"symbol":"OLDCO".*"inactive":true/);
+    expect(fs.existsSync(path.join(out, 'metadata/calendar.json'))).toBe(true);
+    const trading = fake.log.length;
+    await runCli(['symbols', 'AAPL', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out], env());
+    expect(fake.log.slice(trading).filter((l) => !l.path.includes('/bars'))).toEqual([]); // cached
+  });
+});
+
+describe('status, verify and query', () => {
+  let out: string;
+  beforeAll(async () => {
+    out = tempDir();
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', 'TSLA', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out], env())).code).toBe(0);
+  });
+
+  it('status reports what the dataset holds, even while an ingest holds the lock', async () => {
+    const lock = await RunLock.acquire(out);
+    try {
+      const r = await runCli(['status', '--out', out, '--json'], {});
+      expect(r.code).toBe(0);
+      const [d] = JSON.parse(r.stdout).datasets;
+      expect(d).toMatchObject({ dataset: 'equities_1day', feed: 'sip', adjustment: 'raw', symbols: 3, partitions: 12, failed: [], gaps: [] });
+      expect(d.rows).toBe(3 * 83);
+      expect(d.first_bar).toBe('2024-01-02T05:00:00Z');
+      expect(d.size_bytes).toBeGreaterThan(0);
+      const one = await runCli(['status', '--out', out, '--symbol', 'aapl'], {});
+      expect(one.stdout).toMatch(/AAPL: 83 bars/);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('query runs SQL over dataset views in UTC; a SQL error exits 2', async () => {
+    const r = await runCli(['query', "SELECT symbol, count(*) AS n, min(month) AS m FROM equities_1day WHERE year = 2024 GROUP BY symbol ORDER BY symbol", '--out', out, '--format', 'csv'], {});
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('symbol,n,m\nAAPL,83,1\nMSFT,83,1\nTSLA,83,1');
+    const json = await runCli(['query', 'SELECT count(*) AS n FROM equities_1day', '--out', out, '--format', 'json'], {});
+    expect(JSON.parse(json.stdout)).toEqual([{ n: 249 }]);
+    const bad = await runCli(['query', 'SELECT nope FROM equities_1day', '--out', out], {});
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Binder Error/);
+    const write = await runCli(['query', "COPY (SELECT 1) TO '/tmp/x.csv'", '--out', out], {});
+    expect(write.code).toBe(2);
+  });
+
+  it('verify passes on a clean lake and names each planted defect', async () => {
+    const lake = tempDir();
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', 'TSLA', 'NVDA', '--start', '2024-01-02', '--end', '2024-04-30', '--out', lake], env())).code).toBe(0);
+    const clean = await runCli(['verify', '--out', lake], {});
+    expect(clean.stdout).toMatch(/verify: clean/);
+    expect(clean.code).toBe(0);
+    const ds = path.join(lake, 'equities_1day');
+    const part = (s: string, m: string) => path.join(ds, `symbol=${s}`, 'year=2024', `month=${m}`, 'data.parquet');
+    // A duplicate file beside a partition.
+    fs.copyFileSync(part('AAPL', '01'), path.join(path.dirname(part('AAPL', '01')), 'data_0.parquet'));
+    // An unsorted file and a row in the wrong partition, rewritten with DuckDB.
+    await query(`COPY (SELECT * FROM read_parquet('${part('MSFT', '02')}') ORDER BY "timestamp" DESC) TO '${part('MSFT', '02')}.new' (FORMAT parquet)`);
+    fs.renameSync(`${part('MSFT', '02')}.new`, part('MSFT', '02'));
+    await query(`COPY (SELECT * FROM read_parquet(['${part('TSLA', '03')}', '${part('TSLA', '04')}']) ORDER BY "timestamp") TO '${part('TSLA', '03')}.new' (FORMAT parquet)`);
+    fs.renameSync(`${part('TSLA', '03')}.new`, part('TSLA', '03'));
+    // A corrupt file.
+    fs.writeFileSync(part('NVDA', '01'), 'PAR1 not really');
+    const r = await runCli(['verify', '--out', lake, '--json'], {});
+    expect(r.code).toBe(1);
+    const findings = JSON.parse(r.stdout).datasets[0].findings.filter((f: { severity: string }) => f.severity === 'defect');
+    const has = (check: string, subject: RegExp) => findings.some((f: { check: string; subject: string }) => f.check === check && subject.test(f.subject));
+    expect(has('one-file-per-partition', /symbol=AAPL\/year=2024\/month=01\/data_0\.parquet/)).toBe(true);
+    expect(has('sorted', /symbol=MSFT\/year=2024\/month=02/)).toBe(true);
+    expect(has('partition', /symbol=TSLA\/year=2024\/month=03/)).toBe(true);
+    expect(has('no-duplicates', /TSLA/)).toBe(true);
+    expect(has('readable', /symbol=NVDA\/year=2024\/month=01/)).toBe(true);
+  });
+
+  it('verify reports covered sessions missing from the data', async () => {
+    const lake = tempDir();
+    expect((await runCli(['symbols', 'AAPL', '--start', '2024-01-02', '--end', '2024-03-28', '--out', lake], env())).code).toBe(0);
+    const file = path.join(lake, 'equities_1day/symbol=AAPL/year=2024/month=02/data.parquet');
+    await query(`COPY (SELECT * FROM read_parquet('${file}') WHERE "timestamp" <> TIMESTAMPTZ '2024-02-14 05:00:00+00' ORDER BY "timestamp") TO '${file}.new' (FORMAT parquet)`);
+    fs.renameSync(`${file}.new`, file);
+    const r = await runCli(['verify', '--out', lake], {});
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/\[missing-sessions\] AAPL: 1 covered session\(s\) with no bar: 2024-02-14/);
+  });
+});
