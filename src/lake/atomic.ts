@@ -45,12 +45,18 @@ export async function ensureDirDurable(dir: string): Promise<void> {
   }
 }
 
-/** Move an already-written temp file over `target` atomically and durably. */
-export async function publishFile(tempFile: string, target: string): Promise<void> {
-  await fsyncFile(tempFile);
-  await ensureDirDurable(path.dirname(target));
-  await fs.rename(tempFile, target);
-  await fsyncDir(path.dirname(target));
+/**
+ * Move already-written temp files over their targets, atomically and durably: every temp file is
+ * fsynced before any rename (so a completed rename never exposes an empty file after a power cut),
+ * then each target directory is fsynced once. The fsyncs run concurrently so the file system can
+ * commit them together.
+ */
+export async function publishFiles(moves: readonly { temp: string; target: string }[]): Promise<void> {
+  await Promise.all(moves.map((m) => fsyncFile(m.temp)));
+  const dirs = [...new Set(moves.map((m) => path.dirname(m.target)))];
+  for (const dir of dirs) await ensureDirDurable(dir);
+  for (const m of moves) await fs.rename(m.temp, m.target);
+  await Promise.all(dirs.map((dir) => fsyncDir(dir)));
 }
 
 let tempCounter = 0;

@@ -1,33 +1,29 @@
 /**
- * Loads a unit's spooled pages into DuckDB and merges them into the lake, one partition file at a
+ * Loads a unit's parsed pages into DuckDB and merges them into the lake, one partition file at a
  * time: stored rows whose timestamp is not in the batch, plus the batch, sorted, written to a temp
  * file in the staging area and renamed over `data.parquet`. Partitions the batch does not touch are
  * never rewritten; readers always see the old file or the new one.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { publishFile } from './atomic.js';
+import { DOUBLE, DuckDBDataChunk, type DuckDBAppender, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
+import { BAR_COLUMN_NAMES, type BarColumns } from '../bars.js';
+import { publishFiles } from './atomic.js';
 import { connectUtc, duckMessage, sqlInstant } from './duck.js';
 import { type PartitionKey, partitionBounds, partitionFile, partitionLabel, sqlIdent, sqlString } from './layout.js';
 
 export const LAKE_COLUMNS = ['timestamp', 'open', 'high', 'low', 'close', 'vwap', 'volume', 'trade_count'] as const;
 const COLUMN_LIST = LAKE_COLUMNS.map(sqlIdent).join(', ');
-const BAR_STRUCT = 'STRUCT(t VARCHAR, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, v BIGINT, n BIGINT, vw DOUBLE)[]';
+/** The append table mirrors the parsed page columns: all DOUBLE, so a chunk is a plain memcpy per column. */
+const RAW_COLUMNS = BAR_COLUMN_NAMES.map((c) => c.toLowerCase());
+const CHUNK_ROWS = 2048; // DuckDB's vector size
 
 /** A stored partition exists but cannot be read: the unit fails and the file is left for inspection. */
 export class PartitionUnreadableError extends Error {
   constructor(readonly file: string, detail: string) {
     super(`stored partition ${file} cannot be read (${detail}); it was left untouched — inspect or move it, then rerun`);
     this.name = 'PartitionUnreadableError';
-  }
-}
-
-/** A page body that DuckDB could not parse as the bars envelope. */
-export class PageParseError extends Error {
-  constructor(detail: string) {
-    super(`a response page could not be parsed: ${detail}`);
-    this.name = 'PageParseError';
   }
 }
 
@@ -44,9 +40,71 @@ export interface UnitWriteResult {
   perSymbol: Map<string, SymbolWriteStats>;
 }
 
+/**
+ * One unit in flight: pages are appended as DuckDB data chunks copied straight from the parsed
+ * Float64Array columns; commit converts them to the lake's types and merges the partitions.
+ */
+export class UnitWrite {
+  private closed = false;
+
+  constructor(
+    private readonly writer: PartitionWriter,
+    private readonly connection: DuckDBConnection,
+    private readonly appender: DuckDBAppender,
+    private readonly table: string,
+    private readonly symbols: readonly string[],
+  ) {}
+
+  append(columns: BarColumns): void {
+    const types = RAW_COLUMNS.map(() => DOUBLE);
+    for (let offset = 0; offset < columns.length; offset += CHUNK_ROWS) {
+      const n = Math.min(CHUNK_ROWS, columns.length - offset);
+      const chunk = DuckDBDataChunk.create(types, n);
+      BAR_COLUMN_NAMES.forEach((name, i) => {
+        const column = columns[name];
+        bindings.copy_data_to_vector(bindings.data_chunk_get_vector(chunk.chunk, i), 0, column.buffer as ArrayBuffer, column.byteOffset + offset * 8, n * 8);
+      });
+      this.appender.appendDataChunk(chunk);
+    }
+  }
+
+  async commit(stagingDir: string): Promise<UnitWriteResult> {
+    this.appender.closeSync();
+    const symbolList = `[${this.symbols.map(sqlString).join(', ')}]`;
+    // Symbols travel as indexes, times as microseconds: convert once, vectorized, in DuckDB.
+    await this.connection.run(
+      `CREATE TABLE ${this.table} AS SELECT ${symbolList}[symbol::INTEGER + 1] AS symbol, make_timestamp(time::BIGINT)::TIMESTAMPTZ AS "timestamp",
+         open, high, low, close, vwap, volume::BIGINT AS volume, tradecount::BIGINT AS trade_count FROM ${this.table}_raw`,
+    );
+    await this.connection.run(`DROP TABLE ${this.table}_raw`);
+    return this.writer.mergeUnit(this.connection, this.table, this.symbols, stagingDir);
+  }
+
+  /** Release the connection and the unit's tables, committed or not. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.appender.closeSync();
+    } catch {
+      // already closed by commit
+    }
+    await this.connection.run(`DROP TABLE IF EXISTS ${this.table}_raw`).catch(() => undefined);
+    await this.connection.run(`DROP TABLE IF EXISTS ${this.table}`).catch(() => undefined);
+    this.connection.closeSync();
+  }
+}
+
 /** Serializes writers of the same partition within this process (the run lock covers other processes). */
 class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
+
+  /** Run with all keys held; keys are taken in sorted order so overlapping callers cannot deadlock. */
+  async runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const step = (i: number): Promise<T> => (i === sorted.length ? task() : this.run(sorted[i], () => step(i + 1)));
+    return step(0);
+  }
 
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();
@@ -75,64 +133,61 @@ export class PartitionWriter {
     private readonly dataset: string,
   ) {}
 
-  /**
-   * Parse the unit's pages in DuckDB and merge them into the lake. `stagingDir` holds the spool files
-   * and receives the temp partition files. Returns what was written, per symbol.
-   */
-  async writeUnit(pageFiles: readonly string[], symbols: readonly string[], stagingDir: string): Promise<UnitWriteResult> {
-    const perSymbol = new Map<string, SymbolWriteStats>(symbols.map((s) => [s, { rows: 0, firstBar: undefined, lastBar: undefined, partitions: [] }]));
-    if (pageFiles.length === 0) return { rows: 0, partitionsWritten: 0, perSymbol };
+  /** Start a unit: its bars are appended page by page, then committed partition by partition. */
+  async beginUnit(symbols: readonly string[]): Promise<UnitWrite> {
     const connection = await connectUtc(this.duck);
     const table = `unit_${process.pid}_${++tableCounter}`;
     try {
-      await this.load(connection, table, pageFiles, symbols);
-      const groups = await connection.runAndReadAll(
-        `SELECT symbol, year("timestamp")::INTEGER AS y, month("timestamp")::INTEGER AS m, count(*)::BIGINT AS n,
-                epoch_ms(min("timestamp")) AS first_ms, epoch_ms(max("timestamp")) AS last_ms
-         FROM ${table} GROUP BY ALL ORDER BY symbol, y, m`,
-      );
-      let rows = 0;
-      const keys: PartitionKey[] = [];
-      for (const row of groups.getRows()) {
-        const [symbol, y, m, n, firstMs, lastMs] = row as [string, number, number, bigint, bigint, bigint];
-        const stats = perSymbol.get(symbol);
-        if (!stats) continue; // a symbol we did not ask for is ignored
-        const key = { symbol, year: y, month: m };
-        const count = Number(n);
-        stats.rows += count;
-        stats.firstBar = Math.min(stats.firstBar ?? Infinity, Number(firstMs));
-        stats.lastBar = Math.max(stats.lastBar ?? -Infinity, Number(lastMs));
-        stats.partitions.push(key);
-        keys.push(key);
-        rows += count;
-      }
-      for (const key of keys) await this.locks.run(partitionFile(this.storage, this.dataset, key), () => this.mergePartition(connection, table, key, stagingDir));
-      return { rows, partitionsWritten: keys.length, perSymbol };
-    } finally {
-      await connection.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-      connection.closeSync();
-    }
-  }
-
-  private async load(connection: DuckDBConnection, table: string, pageFiles: readonly string[], symbols: readonly string[]): Promise<void> {
-    const struct = `STRUCT(${symbols.map((s) => `${sqlIdent(s)} ${BAR_STRUCT}`).join(', ')})`;
-    const files = `[${pageFiles.map(sqlString).join(', ')}]`;
-    // Keys are known (the request's symbols), so the envelope is read as a STRUCT: a MAP measured ~500× slower.
-    const sql = `CREATE TEMP TABLE ${table} AS
-      SELECT symbol, CAST(b.t AS TIMESTAMPTZ) AS "timestamp", b.o AS open, b.h AS high, b.l AS low, b.c AS close,
-             b.vw AS vwap, b.v AS volume, b.n AS trade_count
-      FROM (SELECT symbol, unnest(bar_list) AS b FROM (
-        UNPIVOT (SELECT unnest(bars) FROM read_json(${files}, format = 'unstructured', maximum_object_size = 268435456,
-                 columns = {bars: ${sqlString(struct)}}))
-        ON COLUMNS(*) INTO NAME symbol VALUE bar_list))`;
-    try {
-      await connection.run(sql);
+      await connection.run(`CREATE TABLE ${table}_raw (${RAW_COLUMNS.map((c) => `${c} DOUBLE`).join(', ')})`);
+      const appender = await connection.createAppender(`${table}_raw`);
+      return new UnitWrite(this, connection, appender, table, symbols);
     } catch (error) {
-      throw new PageParseError(duckMessage(error));
+      connection.closeSync();
+      throw error;
     }
   }
 
-  private async mergePartition(connection: DuckDBConnection, table: string, key: PartitionKey, stagingDir: string): Promise<void> {
+  /** Merge a loaded unit table into its partitions. */
+  async mergeUnit(connection: DuckDBConnection, table: string, symbols: readonly string[], stagingDir: string): Promise<UnitWriteResult> {
+    const perSymbol = new Map<string, SymbolWriteStats>(symbols.map((s) => [s, { rows: 0, firstBar: undefined, lastBar: undefined, partitions: [] }]));
+    const groups = await connection.runAndReadAll(
+      `SELECT symbol, year("timestamp")::INTEGER AS y, month("timestamp")::INTEGER AS m, count(*)::BIGINT AS n,
+              epoch_ms(min("timestamp")) AS first_ms, epoch_ms(max("timestamp")) AS last_ms
+       FROM ${table} GROUP BY ALL ORDER BY symbol, y, m`,
+    );
+    let rows = 0;
+    const keys: PartitionKey[] = [];
+    for (const row of groups.getRows()) {
+      const [symbol, y, m, n, firstMs, lastMs] = row as [string, number, number, bigint, bigint, bigint];
+      const stats = perSymbol.get(symbol);
+      if (!stats) continue;
+      const key = { symbol, year: y, month: m };
+      const count = Number(n);
+      stats.rows += count;
+      stats.firstBar = Math.min(stats.firstBar ?? Infinity, Number(firstMs));
+      stats.lastBar = Math.max(stats.lastBar ?? -Infinity, Number(lastMs));
+      stats.partitions.push(key);
+      keys.push(key);
+      rows += count;
+    }
+    // Hold every partition this unit touches (in sorted order, so two units cannot deadlock), write
+    // all temp files, then publish them together: one batch of fsyncs instead of one per partition.
+    const targets = keys.map((key) => partitionFile(this.storage, this.dataset, key));
+    await this.locks.runAll(targets, async () => {
+      const temps: string[] = [];
+      try {
+        for (const key of keys) temps.push(await this.mergePartition(connection, table, key, stagingDir));
+        await publishFiles(temps.map((temp, i) => ({ temp, target: targets[i] })));
+      } catch (error) {
+        await Promise.all(temps.map((t) => fs.rm(t, { force: true })));
+        throw error;
+      }
+    });
+    return { rows, partitionsWritten: keys.length, perSymbol };
+  }
+
+  /** Write the merged partition to a temp file in the staging area; returns its path. */
+  private async mergePartition(connection: DuckDBConnection, table: string, key: PartitionKey, stagingDir: string): Promise<string> {
     const target = partitionFile(this.storage, this.dataset, key);
     const { start, end } = partitionBounds(key);
     const batch = `SELECT ${COLUMN_LIST} FROM ${table} WHERE symbol = ${sqlString(key.symbol)} AND "timestamp" >= ${sqlInstant(start)} AND "timestamp" < ${sqlInstant(end)}`;
@@ -156,6 +211,6 @@ export class PartitionWriter {
       if (exists) throw new PartitionUnreadableError(target, duckMessage(error));
       throw new Error(`writing partition ${partitionLabel(key)} failed: ${duckMessage(error)}`);
     }
-    await publishFile(temp, target);
+    return temp;
   }
 }

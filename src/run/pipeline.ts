@@ -12,7 +12,8 @@ import { openDuckDB } from '../lake/duck.js';
 import { claimDataset } from '../lake/dataset-meta.js';
 import { stagingRoot } from '../lake/layout.js';
 import { Ledger } from '../lake/ledger.js';
-import { PageParseError, PartitionWriter } from '../lake/partition-writer.js';
+import { PartitionWriter, type UnitWriteResult } from '../lake/partition-writer.js';
+import { PageFormatError, parseBarsPage } from '../sources/page-parser.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from '../net/errors.js';
 import type { TradingCalendar } from '../plan/calendar.js';
@@ -59,7 +60,7 @@ export interface RunPreparation {
   active?: readonly string[];
 }
 
-/** Page-parse failures (a body that looked whole but was not) get this many re-fetches of the unit. */
+/** A page that passed the transport's checks but does not parse gets the unit re-fetched this many times. */
 const UNIT_PARSE_RETRIES = 2;
 const LEDGER_SAVE_INTERVAL_MS = 2_000;
 
@@ -210,16 +211,15 @@ class UnitRunner {
     const unitStarted = Date.now();
     for (const s of unit.symbols) this.state(s).attempted = true;
     this.options.events.emit({ type: 'unit-started', worker, unit });
-    const spool = path.join(this.staging, `u${unit.id}`);
+    const unitStaging = path.join(this.staging, `u${unit.id}`);
     try {
       let result;
       for (let attempt = 0; ; attempt++) {
         try {
-          const files = await this.spoolPages(unit, spool);
-          result = await this.writer.writeUnit(files, unit.symbols, spool);
+          result = await this.fetchAndWrite(unit, unitStaging);
           break;
         } catch (error) {
-          if (!(error instanceof PageParseError) || attempt >= UNIT_PARSE_RETRIES) throw error;
+          if (!(error instanceof PageFormatError) || attempt >= UNIT_PARSE_RETRIES) throw error;
           this.notice('warning', `[w${worker}] ${unit.symbols.join(',')}: ${error.message}; fetching the unit again`);
         }
       }
@@ -235,16 +235,14 @@ class UnitRunner {
     } catch (error) {
       this.handleUnitError(error, unit, worker, schedule);
     } finally {
-      await fs.rm(spool, { recursive: true, force: true }).catch(() => undefined);
+      await fs.rm(unitStaging, { recursive: true, force: true }).catch(() => undefined);
       this.freeWorkers.push(worker);
       await this.maybeSaveLedger();
     }
   }
 
-  private async spoolPages(unit: WorkUnit, dir: string): Promise<string[]> {
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.mkdir(dir, { recursive: true });
-    const files: string[] = [];
+  /** Fetch a unit's pages, parse each into columns as it arrives, append them, and commit. */
+  private async fetchAndWrite(unit: WorkUnit, stagingDir: string): Promise<UnitWriteResult> {
     const request = {
       symbols: unit.symbols,
       timeframe: this.options.timeframe,
@@ -253,12 +251,17 @@ class UnitRunner {
       feed: this.options.feed,
       adjustment: this.options.adjustment,
     };
-    for await (const text of this.options.source.pages(request, this.internal.signal)) {
-      const file = path.join(dir, `page-${String(files.length).padStart(5, '0')}.json`);
-      await fs.writeFile(file, text);
-      files.push(file);
+    const symbolIndex = new Map(unit.symbols.map((s, i) => [s, i]));
+    const write = await this.writer.beginUnit(unit.symbols);
+    try {
+      for await (const text of this.options.source.pages(request, this.internal.signal)) {
+        write.append(parseBarsPage(text, symbolIndex).columns);
+      }
+      await fs.mkdir(stagingDir, { recursive: true });
+      return await write.commit(stagingDir);
+    } finally {
+      await write.close();
     }
-    return files;
   }
 
   private handleUnitError(error: unknown, unit: WorkUnit, worker: number, schedule: (unit: WorkUnit) => void): void {

@@ -50,6 +50,8 @@ export interface FakeOptions {
   restrictRecentSipMinutes?: number;
   /** Fixed latency added to every response. */
   latencyMs?: number;
+  /** Keep every rendered bars page, so repeated runs cost the server a lookup (benchmarks). */
+  cachePages?: boolean;
   seed?: number;
 }
 
@@ -96,6 +98,7 @@ export class FakeAlpaca {
   private windowStart = 0;
   private windowCount = 0;
   private stormed = 0;
+  private readonly pageCache = new Map<string, { status: number; body: unknown }>();
   private readonly seriesCache = new Map<string, (readonly [string, BarTuple[]])[]>();
   readonly keyId: string;
   readonly secretKey: string;
@@ -165,7 +168,7 @@ export class FakeAlpaca {
     res.setHeader('X-Request-ID', `req-${this.log.length}`);
     const send = (status: number, body: unknown): void => {
       entry.status = status;
-      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
       res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
       res.end(text);
     };
@@ -197,13 +200,20 @@ export class FakeAlpaca {
     if (isBars && faults.slowRate && this.random() < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
 
     let answer: { status: number; body: unknown };
-    if (url.pathname === '/v2/stocks/bars') answer = this.bars(query, undefined);
+    const cached = this.options.cachePages && isBars ? this.pageCache.get(url.search) : undefined;
+    if (cached) answer = cached;
+    else if (url.pathname === '/v2/stocks/bars') answer = this.bars(query, undefined);
     else if (/^\/v2\/stocks\/[^/]+\/bars$/.test(url.pathname)) answer = this.bars(query, decodeURIComponent(url.pathname.split('/')[3]));
     else if (url.pathname === '/v2/assets') answer = this.assets(query);
     else if (url.pathname === '/v2/calendar') answer = this.calendar(query);
     else if (url.pathname === '/v2/clock') answer = { status: 200, body: { timestamp: new Date(now).toISOString(), is_open: false } };
     else answer = { status: 404, body: { message: 'endpoint not found' } };
 
+    if (this.options.cachePages && isBars && answer.status === 200 && !cached) {
+      // Stored encoded: a cached page costs the server a lookup and a socket write.
+      answer = { status: 200, body: Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)) };
+      this.pageCache.set(url.search, answer);
+    }
     if (isBars && answer.status === 200 && faults.truncateRate && this.random() < faults.truncateRate) {
       const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
       entry.status = -2;

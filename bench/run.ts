@@ -1,0 +1,219 @@
+/**
+ * `npm run bench`: end-to-end figures for the README, each a ratio against a baseline measured in
+ * the same run. The fake server caches rendered pages, and every scenario is warmed up once, so
+ * timed runs measure the client, not the server. Nothing here is part of `npm test`.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FakeAlpaca, type FakeOptions } from '../test/support/fake-alpaca.js';
+import { openLake } from '../src/lake/reader.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(ROOT, 'bin', 'ingest.js');
+const RSS_REPORTER = path.join(ROOT, 'dist', 'bench', 'rss-reporter.js');
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+interface CliRun {
+  code: number | null;
+  wallMs: number;
+  peakRssMb: number;
+  summary: { bars: number; requests: number; partitions: number };
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'de-bench-'));
+}
+
+function symbolsList(n: number): string[] {
+  // Distinct plausible tickers: AAA, AAB, …
+  return Array.from({ length: n }, (_, i) => `${String.fromCharCode(65 + Math.floor(i / 676))}${String.fromCharCode(65 + Math.floor(i / 26) % 26)}${String.fromCharCode(65 + (i % 26))}`);
+}
+
+async function cli(fake: FakeAlpaca, args: string[]): Promise<CliRun> {
+  const rssFile = path.join(tempDir(), 'rss');
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', RSS_REPORTER, BIN, ...args, '--json'], {
+    env: { PATH: process.env.PATH ?? '', APCA_API_KEY_ID: fake.keyId, APCA_API_SECRET_KEY: fake.secretKey, APCA_API_DATA_URL: fake.url, APCA_API_BASE_URL: fake.url, BENCH_RSS_FILE: rssFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const wallMs = performance.now() - started;
+  if (code !== 0) throw new Error(`ingest exited ${code}: ${stderr.slice(0, 2000)}`);
+  return { code, wallMs, peakRssMb: Number(fs.readFileSync(rssFile, 'utf8')) / 1024, summary: JSON.parse(stdout) };
+}
+
+/** The baseline, in its own process: fetch the same pages with 8 requests in flight and JSON.parse them; store nothing. */
+async function fetchAndParse(urls: readonly string[], fake: FakeAlpaca): Promise<{ bars: number; ms: number }> {
+  const urlFile = path.join(tempDir(), 'urls');
+  fs.writeFileSync(urlFile, urls.join('\n'));
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'fetch-parse-baseline.js'), urlFile], {
+    env: { PATH: process.env.PATH ?? '', APCA_API_KEY_ID: fake.keyId, APCA_API_SECRET_KEY: fake.secretKey },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  await new Promise((resolve) => child.on('close', resolve));
+  return JSON.parse(stdout) as { bars: number; ms: number };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function withFake<T>(options: FakeOptions, body: (fake: FakeAlpaca) => Promise<T>): Promise<T> {
+  const fake = await new FakeAlpaca({ symbols: Object.fromEntries(symbolsList(600).map((s) => [s, {}])), cachePages: true, ...options }).start();
+  try {
+    return await body(fake);
+  } finally {
+    await fake.stop();
+  }
+}
+
+const results: Record<string, unknown> = {};
+const table: [string, string, string, string][] = [];
+const row = (scenario: string, figure: string, value: string, target: string): void => void table.push([scenario, figure, value, target]);
+
+async function throughputAndRerun(): Promise<void> {
+  const symbols = symbolsList(100);
+  const range = ['--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-03-28'];
+  await withFake({}, async (fake) => {
+    const common = ['symbols', ...symbols, ...range, '--rate-limit', '100000', '--threads', '8'];
+    await cli(fake, [...common, '--out', tempDir()]); // warm-up: the server renders and caches every page
+    const pipeline: CliRun[] = [];
+    const baseline: { bars: number; ms: number }[] = [];
+    const rerun: CliRun[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const out = tempDir();
+      const before = fake.barRequests.length;
+      pipeline.push(await cli(fake, [...common, '--out', out]));
+      const urls = fake.barRequests.slice(before).map((r) => `${fake.url}${r.path}?${new URLSearchParams(r.query).toString()}`);
+      baseline.push(await fetchAndParse(urls, fake));
+      rerun.push(await cli(fake, [...common, '--out', out, '--refetch']));
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    const bars = pipeline[0].summary.bars;
+    const pipeRate = median(pipeline.map((r) => bars / (r.wallMs / 1000)));
+    const baseRate = median(baseline.map((b) => b.bars / (b.ms / 1000)));
+    const rerunRate = median(rerun.map((r) => bars / (r.wallMs / 1000)));
+    results.throughput = { symbols: symbols.length, bars, requests: pipeline[0].summary.requests, pipeline_bars_per_s: pipeRate, baseline_bars_per_s: baseRate, ratio: pipeRate / baseRate, runs_ms: pipeline.map((r) => r.wallMs), baseline_ms: baseline.map((b) => b.ms) };
+    results.rerun = { bars, bars_per_s: rerunRate, ratio_to_baseline: rerunRate / baseRate, runs_ms: rerun.map((r) => r.wallMs) };
+    row('throughput', `pipeline (100 symbols × 3 months 1Min, ${(bars / 1e6).toFixed(2)} M bars, CLI wall time)`, `${(pipeRate / 1e6).toFixed(3)} M bars/s`, '');
+    row('throughput', 'baseline: same pages, 8 in flight, JSON.parse only (own process)', `${(baseRate / 1e6).toFixed(3)} M bars/s`, '');
+    row('throughput', 'ratio pipeline ÷ baseline', (pipeRate / baseRate).toFixed(2), '≥ 1.0');
+    row('rerun', 'same range into the full lake (merge path)', `${(rerunRate / 1e6).toFixed(3)} M bars/s (${(rerunRate / baseRate).toFixed(2)} × baseline)`, '');
+    results.memory = { throughput_peak_rss_mb: Math.max(...pipeline.map((r) => r.peakRssMb)) };
+  });
+}
+
+async function memoryDoubled(): Promise<void> {
+  const symbols = symbolsList(100);
+  await withFake({}, async (fake) => {
+    const run = await cli(fake, ['symbols', ...symbols, '--timeframe', '1Min', '--start', '2023-10-02', '--end', '2024-03-28', '--rate-limit', '100000', '--out', tempDir()]);
+    const base = (results.memory as { throughput_peak_rss_mb: number }).throughput_peak_rss_mb;
+    results.memory = { ...(results.memory as object), doubled_peak_rss_mb: run.peakRssMb, doubled_bars: run.summary.bars, growth: run.peakRssMb / base };
+    row('memory', 'peak RSS, throughput run', `${base.toFixed(0)} MB`, '≤ 400 MB');
+    row('memory', `peak RSS, twice the range (${(run.summary.bars / 1e6).toFixed(2)} M bars)`, `${run.peakRssMb.toFixed(0)} MB (× ${(run.peakRssMb / base).toFixed(2)})`, 'flat');
+  });
+}
+
+async function requestEfficiency(): Promise<void> {
+  const symbols = symbolsList(500);
+  await withFake({ cachePages: false }, async (fake) => {
+    const out = tempDir();
+    const run = await cli(fake, ['symbols', ...symbols, '--timeframe', '1Day', '--start', '2015-01-02', '--end', '2024-12-31', '--rate-limit', '100000', '--out', out]);
+    const minimum = Math.ceil(run.summary.bars / 10_000);
+    const requests = fake.barRequests.length;
+    results.request_efficiency = { symbols: 500, bars: run.summary.bars, requests, minimum, ratio: requests / minimum, partitions: run.summary.partitions, wall_ms: run.wallMs };
+    row('request efficiency', `500 symbols × 10 years 1Day: ${requests} requests, minimum ${minimum}`, (requests / minimum).toFixed(3), '≤ 1.05');
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+}
+
+async function rateBound(): Promise<void> {
+  // 1,000 requests per minute, scaled down in time: 100 per 6 s window; 50 ms latency.
+  const limit = 100;
+  const windowMs = 6_000;
+  const perMinute = (limit * 60_000) / windowMs;
+  const symbols = symbolsList(60);
+  await withFake({ rateLimit: { limit, windowMs }, latencyMs: 50 }, async (fake) => {
+    const args = ['symbols', ...symbols, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-02-29', '--rate-limit', String(perMinute)];
+    // Warm the page cache with the rate limit lifted (the server's windows still count).
+    await cli(fake, [...args, '--out', tempDir()]);
+    await new Promise((r) => setTimeout(r, windowMs));
+    const before = fake.log.length;
+    const run = await cli(fake, [...args, '--out', tempDir()]);
+    const log = fake.log.slice(before).filter((l) => l.path.includes('/bars'));
+    const times = log.map((l) => l.at).sort((a, b) => a - b);
+    const achieved = ((times.length - 1) / (times[times.length - 1] - times[0])) * 60_000;
+    const floorMs = (log.length / perMinute) * 60_000;
+    const throttled = log.filter((l) => l.status === 429).length;
+    results.rate_bound = { limit_per_minute: perMinute, requests: log.length, achieved_per_minute: achieved, utilisation: achieved / perMinute, http_429: throttled, wall_ms: run.wallMs, floor_ms: floorMs, wall_over_floor: run.wallMs / floorMs };
+    row('rate-bound', `${log.length} requests at ${perMinute}/min, 50 ms latency: achieved ÷ limit`, (achieved / perMinute).toFixed(3), '≥ 0.95');
+    row('rate-bound', '429 responses', String(throttled), '0');
+    row('rate-bound', 'wall time ÷ (requests ÷ limit), CLI start-up included', (run.wallMs / floorMs).toFixed(3), '≤ 1.05');
+  });
+}
+
+async function queries(): Promise<void> {
+  const out = tempDir();
+  await withFake({}, async (fake) => {
+    await cli(fake, ['symbols', ...symbolsList(100), '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-03-28', '--rate-limit', '100000', '--out', out]);
+  });
+  const lake = await openLake(out);
+  try {
+    const time = async (sql: string): Promise<number> => {
+      const ms: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        await lake.connection.runAndReadAll(sql);
+        ms.push(performance.now() - t);
+      }
+      return median(ms);
+    };
+    const one = await time(`SELECT count(*), avg(close), max(high) FROM equities_1min WHERE symbol = 'AAB' AND year = 2024 AND month = 2`);
+    const all = await time(`SELECT symbol, count(*), avg(close) FROM equities_1min WHERE year = 2024 AND month = 2 GROUP BY symbol`);
+    const cliStart = performance.now();
+    await new Promise((resolve) => spawn(process.execPath, [BIN, 'query', `SELECT count(*) FROM equities_1min WHERE symbol = 'AAB' AND year = 2024 AND month = 2`, '--out', out], { stdio: 'ignore' }).on('close', resolve));
+    const cliMs = performance.now() - cliStart;
+    results.query = { symbol_month_ms: one, all_symbols_month_ms: all, cli_symbol_month_wall_ms: cliMs };
+    row('query', 'one symbol-month (DuckDB over the lake views)', `${one.toFixed(1)} ms`, '≤ 50 ms');
+    row('query', 'all symbols, one month', `${all.toFixed(1)} ms`, '');
+    row('query', '`ingest query` one symbol-month, process start included', `${cliMs.toFixed(0)} ms`, '');
+  } finally {
+    lake.close();
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const only = process.argv[2];
+  const scenarios: [string, () => Promise<void>][] = [
+    ['throughput', throughputAndRerun],
+    ['memory', memoryDoubled],
+    ['efficiency', requestEfficiency],
+    ['rate', rateBound],
+    ['query', queries],
+  ];
+  for (const [name, run] of scenarios) {
+    if (only && only !== name && !(only === 'memory' && name === 'throughput')) continue;
+    process.stderr.write(`bench: ${name}…\n`);
+    await run();
+  }
+  const machine = { platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+  const report = { date: new Date().toISOString(), machine, runs_per_scenario: RUNS, duration_s: (Date.now() - started) / 1000, results, table };
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i].length), ['scenario', 'figure', 'value', 'target'][i].length));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(`machine: ${machine.cpus} × ${machine.cpu_model}, ${machine.memory_gb} GB, Node ${machine.node}; ${report.date}`);
+  console.log(line(['scenario', 'figure', 'value', 'target']));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of table) console.log(line(r));
+}
+
+await main();

@@ -1,0 +1,391 @@
+/**
+ * Parses a bars page (`{"bars": {SYM: [{t,o,h,l,c,v,n,vw}, …]} | null, "next_page_token": …}`) straight
+ * into columns of Float64Array, without building a JS object per bar: this is the hot path, and it
+ * runs about twice as fast as JSON.parse on the same text. It is a strict JSON reader for this
+ * envelope: anything malformed or truncated throws PageFormatError, so a bad body is never half-used.
+ *
+ * Numbers take Clinger's fast path (an integer mantissa of at most 15 digits divided or multiplied by
+ * an exact power of ten is correctly rounded, so the result equals Number(text)); anything else falls
+ * back to Number(text).
+ */
+
+import { allocateBarColumns, BAR_COLUMN_NAMES, type BarColumns } from '../bars.js';
+
+export class PageFormatError extends Error {
+  constructor(detail: string, readonly position: number) {
+    super(`malformed bars page at character ${position}: ${detail}`);
+    this.name = 'PageFormatError';
+  }
+}
+
+export interface ParsedPage {
+  columns: BarColumns;
+  nextPageToken: string | null;
+}
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const COLON = 58;
+const LBRACE = 123;
+const RBRACE = 125;
+const LBRACKET = 91;
+const RBRACKET = 93;
+const MINUS = 45;
+const PLUS = 43;
+const DOT = 46;
+const ZERO = 48;
+
+function grow(c: BarColumns): BarColumns {
+  const bigger = allocateBarColumns(c.symbol.length * 2);
+  for (const name of BAR_COLUMN_NAMES) bigger[name].set(c[name]);
+  bigger.length = c.length;
+  return bigger;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+class Scanner {
+  pos = 0;
+  constructor(readonly text: string) {}
+
+  fail(detail: string): never {
+    throw new PageFormatError(detail, this.pos);
+  }
+
+  ws(): void {
+    const t = this.text;
+    let p = this.pos;
+    for (;;) {
+      const ch = t.charCodeAt(p);
+      if (ch === 32 || ch === 10 || ch === 13 || ch === 9) p++;
+      else break;
+    }
+    this.pos = p;
+  }
+
+  expect(ch: number): void {
+    this.ws();
+    if (this.text.charCodeAt(this.pos) !== ch) this.fail(`expected '${String.fromCharCode(ch)}'`);
+    this.pos++;
+  }
+
+  /** After a member or element: true if another follows (','), false at the closing bracket. */
+  more(close: number): boolean {
+    this.ws();
+    const ch = this.text.charCodeAt(this.pos);
+    if (ch === COMMA) {
+      this.pos++;
+      return true;
+    }
+    if (ch === close) {
+      this.pos++;
+      return false;
+    }
+    return this.fail(`expected ',' or '${String.fromCharCode(close)}'`);
+  }
+
+  /** Opening bracket, then true if the container is non-empty. */
+  open(openCh: number, close: number): boolean {
+    this.expect(openCh);
+    this.ws();
+    if (this.text.charCodeAt(this.pos) === close) {
+      this.pos++;
+      return false;
+    }
+    return true;
+  }
+
+  string(): string {
+    this.expect(QUOTE);
+    const t = this.text;
+    const start = this.pos;
+    let p = start;
+    let escaped = false;
+    for (;;) {
+      const ch = t.charCodeAt(p);
+      if (ch === QUOTE) break;
+      if (ch === BACKSLASH) {
+        escaped = true;
+        p += 2;
+        continue;
+      }
+      if (Number.isNaN(ch)) {
+        this.pos = p;
+        this.fail('unterminated string');
+      }
+      if (ch < 32) {
+        this.pos = p;
+        this.fail('control character in string');
+      }
+      p++;
+    }
+    this.pos = p + 1;
+    if (!escaped) return t.slice(start, p);
+    try {
+      return JSON.parse(t.slice(start - 1, p + 1)) as string;
+    } catch {
+      return this.fail('bad escape in string');
+    }
+  }
+
+  literal(word: string): boolean {
+    this.ws();
+    if (this.text.startsWith(word, this.pos)) {
+      this.pos += word.length;
+      return true;
+    }
+    return false;
+  }
+
+  number(): number {
+    this.ws();
+    const t = this.text;
+    const start = this.pos;
+    let p = start;
+    let negative = false;
+    if (t.charCodeAt(p) === MINUS) {
+      negative = true;
+      p++;
+    }
+    let mantissa = 0;
+    let digits = 0;
+    let fraction = 0;
+    let ch = t.charCodeAt(p);
+    if (ch === ZERO) {
+      p++;
+      ch = t.charCodeAt(p);
+    } else if (ch > ZERO && ch <= ZERO + 9) {
+      while (ch >= ZERO && ch <= ZERO + 9) {
+        mantissa = mantissa * 10 + (ch - ZERO);
+        digits++;
+        ch = t.charCodeAt(++p);
+      }
+    } else {
+      this.fail('expected a number');
+    }
+    if (ch === DOT) {
+      ch = t.charCodeAt(++p);
+      if (!(ch >= ZERO && ch <= ZERO + 9)) this.fail('expected a digit after the decimal point');
+      while (ch >= ZERO && ch <= ZERO + 9) {
+        mantissa = mantissa * 10 + (ch - ZERO);
+        if (mantissa !== 0) digits++;
+        fraction++;
+        ch = t.charCodeAt(++p);
+      }
+    }
+    let exponent = 0;
+    let hasExponent = false;
+    if (ch === 101 || ch === 69) {
+      hasExponent = true;
+      ch = t.charCodeAt(++p);
+      let expNegative = false;
+      if (ch === MINUS || ch === PLUS) {
+        expNegative = ch === MINUS;
+        ch = t.charCodeAt(++p);
+      }
+      if (!(ch >= ZERO && ch <= ZERO + 9)) this.fail('expected an exponent');
+      while (ch >= ZERO && ch <= ZERO + 9) {
+        exponent = exponent * 10 + (ch - ZERO);
+        ch = t.charCodeAt(++p);
+      }
+      if (expNegative) exponent = -exponent;
+    }
+    this.pos = p;
+    const scale = exponent - fraction;
+    if (digits <= 15 && !hasExponent && fraction <= 22) {
+      const value = fraction === 0 ? mantissa : mantissa / POW10[fraction];
+      return negative ? -value : value;
+    }
+    if (digits <= 15 && scale >= -22 && scale <= 22) {
+      const value = scale < 0 ? mantissa / POW10[-scale] : mantissa * POW10[scale];
+      return negative ? -value : value;
+    }
+    return Number(t.slice(start, p));
+  }
+
+  /** An RFC-3339 timestamp as UTC microseconds, read in place (no string is built). */
+  timestamp(): number {
+    this.expect(QUOTE);
+    const t = this.text;
+    const b = this.pos;
+    const bad = (): never => this.fail(`bad timestamp near ${JSON.stringify(t.slice(b, b + 40))}`);
+    const n = (from: number, len: number): number => {
+      let v = 0;
+      for (let i = b + from; i < b + from + len; i++) {
+        const d = t.charCodeAt(i) - ZERO;
+        if (!(d >= 0 && d <= 9)) bad();
+        v = v * 10 + d;
+      }
+      return v;
+    };
+    const sep = t.charCodeAt(b + 10);
+    if (t.charCodeAt(b + 4) !== MINUS || t.charCodeAt(b + 7) !== MINUS || (sep !== 84 && sep !== 116) || t.charCodeAt(b + 13) !== COLON || t.charCodeAt(b + 16) !== COLON) bad();
+    let seconds = daysFromCivil(n(0, 4), n(5, 2), n(8, 2)) * 86_400 + n(11, 2) * 3600 + n(14, 2) * 60 + n(17, 2);
+    let p = b + 19;
+    let micros = 0;
+    if (t.charCodeAt(p) === DOT) {
+      p++;
+      let digits = 0;
+      for (let ch = t.charCodeAt(p); ch >= ZERO && ch <= ZERO + 9; ch = t.charCodeAt(++p)) {
+        // Microsecond precision is what the lake stores; finer digits are truncated.
+        if (digits < 6) micros = micros * 10 + (ch - ZERO);
+        digits++;
+      }
+      if (digits === 0) bad();
+      for (let d = digits; d < 6; d++) micros *= 10;
+    }
+    const zone = t.charCodeAt(p);
+    if (zone === 90 || zone === 122) {
+      p++;
+    } else if (zone === PLUS || zone === MINUS) {
+      if (t.charCodeAt(p + 3) !== COLON) bad();
+      const offset = (n(p - b + 1, 2) * 60 + n(p - b + 4, 2)) * 60;
+      seconds += zone === PLUS ? -offset : offset;
+      p += 6;
+    } else {
+      bad();
+    }
+    if (t.charCodeAt(p) !== QUOTE) bad();
+    this.pos = p + 1;
+    return seconds * 1_000_000 + micros;
+  }
+
+  /**
+   * A bar's field name, read in place: 1..8 for t, o, h, l, c, v, n, vw, or 0 for anything else
+   * (then skipped as a whole string).
+   */
+  barField(): number {
+    this.ws();
+    const t = this.text;
+    const p = this.pos;
+    if (t.charCodeAt(p) !== QUOTE) this.fail('expected a field name');
+    if (t.charCodeAt(p + 2) === QUOTE) {
+      this.pos = p + 3;
+      switch (t.charCodeAt(p + 1)) {
+        case 116: return 1; // t
+        case 111: return 2; // o
+        case 104: return 3; // h
+        case 108: return 4; // l
+        case 99: return 5; // c
+        case 118: return 6; // v
+        case 110: return 7; // n
+        default: return 0;
+      }
+    }
+    if (t.charCodeAt(p + 1) === 118 && t.charCodeAt(p + 2) === 119 && t.charCodeAt(p + 3) === QUOTE) {
+      this.pos = p + 4;
+      return 8; // vw
+    }
+    this.string();
+    return 0;
+  }
+
+  /** Skip any JSON value (members of the envelope we do not use). */
+  skipValue(): void {
+    this.ws();
+    const ch = this.text.charCodeAt(this.pos);
+    if (ch === QUOTE) this.string();
+    else if (ch === LBRACE) {
+      if (this.open(LBRACE, RBRACE)) {
+        do {
+          this.string();
+          this.expect(COLON);
+          this.skipValue();
+        } while (this.more(RBRACE));
+      }
+    } else if (ch === LBRACKET) {
+      if (this.open(LBRACKET, RBRACKET)) {
+        do this.skipValue();
+        while (this.more(RBRACKET));
+      }
+    } else if (!this.literal('null') && !this.literal('true') && !this.literal('false')) {
+      this.number();
+    }
+  }
+}
+
+const FIELD_T = 1;
+const FIELD_O = 2;
+const FIELD_H = 4;
+const FIELD_L = 8;
+const FIELD_C = 16;
+const FIELD_V = 32;
+const FIELD_N = 64;
+const FIELD_VW = 128;
+const ALL_FIELDS = 255;
+
+/**
+ * Parse one page. Bars of symbols not in `symbolIndex` are skipped (the provider answered for
+ * something we did not ask for).
+ */
+export function parseBarsPage(text: string, symbolIndex: ReadonlyMap<string, number>, capacity = 10_000): ParsedPage {
+  const s = new Scanner(text);
+  let c = allocateBarColumns(Math.max(16, capacity));
+  let nextPageToken: string | null | undefined;
+  let sawBars = false;
+  if (s.open(LBRACE, RBRACE)) {
+    do {
+      const key = s.string();
+      s.expect(COLON);
+      if (key === 'next_page_token') {
+        nextPageToken = s.literal('null') ? null : s.string();
+      } else if (key === 'bars') {
+        sawBars = true;
+        if (s.literal('null') || !s.open(LBRACE, RBRACE)) continue;
+        do {
+          const symbol = s.string();
+          s.expect(COLON);
+          const index = symbolIndex.get(symbol);
+          if (s.literal('null')) continue;
+          if (index === undefined) {
+            s.skipValue();
+            continue;
+          }
+          if (!s.open(LBRACKET, RBRACKET)) continue;
+          do {
+            if (c.length === c.symbol.length) c = grow(c);
+            const i = c.length;
+            let seen = 0;
+            s.expect(LBRACE);
+            do {
+              const field = s.barField();
+              s.expect(COLON);
+              switch (field) {
+                case 1: c.time[i] = s.timestamp(); seen |= FIELD_T; break;
+                case 2: c.open[i] = s.number(); seen |= FIELD_O; break;
+                case 3: c.high[i] = s.number(); seen |= FIELD_H; break;
+                case 4: c.low[i] = s.number(); seen |= FIELD_L; break;
+                case 5: c.close[i] = s.number(); seen |= FIELD_C; break;
+                case 6: c.volume[i] = s.number(); seen |= FIELD_V; break;
+                case 7: c.tradeCount[i] = s.number(); seen |= FIELD_N; break;
+                case 8: c.vwap[i] = s.number(); seen |= FIELD_VW; break;
+                default: s.skipValue();
+              }
+            } while (s.more(RBRACE));
+            if (seen !== ALL_FIELDS) s.fail(`a bar of ${symbol} lacks one of t, o, h, l, c, v, n, vw`);
+            c.symbol[i] = index;
+            c.length = i + 1;
+          } while (s.more(RBRACKET));
+        } while (s.more(RBRACE));
+      } else {
+        s.skipValue();
+      }
+    } while (s.more(RBRACE));
+  }
+  s.ws();
+  if (s.pos !== text.length) s.fail('unexpected content after the page object');
+  if (!sawBars) s.fail('no "bars" member');
+  if (nextPageToken === undefined) s.fail('no "next_page_token" member');
+  return { columns: c, nextPageToken: nextPageToken === '' || nextPageToken === undefined ? null : nextPageToken };
+}
