@@ -11,7 +11,6 @@ export const ExitCode = {
   sigint: 130,
   sigterm: 143,
 } as const;
-export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** Bad flags, settings, symbol lists or dates: nothing was fetched or written. */
 export class UsageError extends Error {

@@ -55,6 +55,9 @@ export interface CommandContext {
   now: () => number;
 }
 
+/** The trading API's own request limit (all plans). */
+const TRADING_API_RATE_LIMIT = 200;
+
 /** Delay the free plan needs before SIP data may be queried. */
 const RECENT_DATA_DELAY_MS = 16 * 60_000;
 
@@ -170,21 +173,25 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
     source = new SyntheticSource();
   } else {
     const creds = credentials(ctx.env);
-    const http = new HttpClient({
-      budget: new RateBudget(Number(settings.rate_limit_per_minute.value)),
-      policy: {
-        ...DEFAULT_RETRY_POLICY,
-        maxAttempts: Number(settings.max_attempts.value),
-        timeoutMs: Number(settings.request_timeout_seconds.value) * 1000,
-        baseDelayMs: Number(settings.retry_base_delay_ms.value),
-      },
-      breaker,
-      headers: authHeaders(creds),
-      onRequest: (request) => events.emit({ type: 'request', request }),
-    });
+    // One rate budget per host: the trading API has its own 200/min, and its headers must not
+    // lower the market-data budget.
+    const clientFor = (perMinute: number): HttpClient =>
+      new HttpClient({
+        budget: new RateBudget(perMinute),
+        policy: {
+          ...DEFAULT_RETRY_POLICY,
+          maxAttempts: Number(settings.max_attempts.value),
+          timeoutMs: Number(settings.request_timeout_seconds.value) * 1000,
+          baseDelayMs: Number(settings.retry_base_delay_ms.value),
+        },
+        breaker,
+        headers: authHeaders(creds),
+        onRequest: (request) => events.emit({ type: 'request', request }),
+      });
     const dataUrl = ctx.env.APCA_API_DATA_URL?.trim() || DEFAULT_DATA_URL;
     const tradingUrl = ctx.env.APCA_API_BASE_URL?.trim() || DEFAULT_TRADING_URL;
-    source = new AlpacaSource(http, dataUrl);
+    source = new AlpacaSource(clientFor(Number(settings.rate_limit_per_minute.value)), dataUrl);
+    const http = clientFor(TRADING_API_RATE_LIMIT);
     // Calendar and asset list improve the plan but are not required: without them the run uses the
     // NYSE rules and requests every symbol. Rejected credentials still stop the run.
     const optional = async <T>(what: string, load: () => Promise<T>): Promise<T | undefined> => {

@@ -3,7 +3,6 @@
  * built-in. Every value is validated here, and an error names the file, the key and what is accepted.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
 import { UsageError } from '../errors.js';
@@ -167,8 +166,4 @@ export function resolveSettings(sources: SettingsSources): Settings {
 
 export function defaultConfigPath(): string {
   return path.resolve('settings.ini');
-}
-
-export function hostThreads(): number {
-  return os.availableParallelism();
 }

@@ -45,12 +45,6 @@ export function partitionFile(storage: string, dataset: string, key: PartitionKe
   return path.join(partitionDir(storage, dataset, key), PARTITION_FILE);
 }
 
-/** The UTC year/month partition of an instant. */
-export function partitionOfInstant(symbol: string, utcMs: number): PartitionKey {
-  const d = new Date(utcMs);
-  return { symbol, year: d.getUTCFullYear(), month: d.getUTCMonth() + 1 };
-}
-
 /** [start, end) of a partition's month in UTC ms. */
 export function partitionBounds(key: PartitionKey): { start: number; end: number } {
   return { start: Date.UTC(key.year, key.month - 1, 1), end: Date.UTC(key.year, key.month, 1) };

@@ -1,6 +1,6 @@
 /**
  * One request budget shared by every worker talking to a host. Requests are paced evenly
- * (one every 60 s / limit) and a sliding one-minute log guarantees that no window of 60 s ever
+ * (one every 60 s / (0.99 × limit)) and a sliding one-minute log guarantees that no window of 60 s ever
  * holds more than `limit` starts. The provider's X-RateLimit-* headers correct the budget: a lower
  * advertised limit is adopted, an exhausted `Remaining` holds everyone until `Reset`, and a 429
  * pauses the whole pool.
@@ -29,6 +29,11 @@ export const systemClock: Clock = {
 };
 
 const WINDOW_MS = 60_000;
+/**
+ * Pace at 99 % of the limit: the provider counts in fixed windows that are not aligned with ours,
+ * and a window that reaches exactly the limit forces a pause until its reset.
+ */
+const PACING_SHARE = 0.99;
 
 export interface RateHeaders {
   limit?: number;
@@ -70,7 +75,10 @@ export class RateBudget {
       if (this.starts.length >= this.limit) wait = Math.max(wait, this.starts[0] + WINDOW_MS - now + 1);
       if (wait <= 0) {
         this.starts.push(now);
-        this.nextSlot = now + WINDOW_MS / this.limit;
+        // Schedule from the ideal slot, not from when the timer actually fired, so timer lateness
+        // does not accumulate; after idle time this allows at most one request of catch-up.
+        const interval = WINDOW_MS / (this.limit * PACING_SHARE);
+        this.nextSlot = Math.max(this.nextSlot, now - interval) + interval;
         return;
       }
       await this.clock.sleep(wait, signal);

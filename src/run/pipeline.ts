@@ -1,12 +1,12 @@
 /**
  * One ingest run: lock the lake, clean leftovers, plan against the ledger, fan units over the worker
- * pool, spool pages, merge partitions, record coverage, and summarize. Every unit is isolated: its
+ * pool, parse pages into columns as they arrive, merge partitions, record coverage, and summarize. Every unit is isolated: its
  * failure is recorded and the run goes on, except for failures no other unit can survive (rejected
  * credentials, a plan restriction) and a provider that looks down (the circuit breaker).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { CannotProceedError, ExitCode } from '../errors.js';
 import { openDuckDB } from '../lake/duck.js';
 import { claimDataset } from '../lake/dataset-meta.js';
@@ -59,6 +59,9 @@ export interface RunPreparation {
   inactive?: readonly string[];
   active?: readonly string[];
 }
+
+/** Units merging into the lake at once: DuckDB already uses every core for each merge. */
+const COMMIT_CONCURRENCY = 2;
 
 /** A page that passed the transport's checks but does not parse gets the unit re-fetched this many times. */
 const UNIT_PARSE_RETRIES = 2;
@@ -152,6 +155,8 @@ interface SymbolState {
 class UnitRunner {
   private readonly symbols = new Map<string, SymbolState>();
   private readonly freeWorkers: number[] = [];
+  private readonly fetchSlots: LimitFunction;
+  private readonly commitSlots = pLimit(COMMIT_CONCURRENCY);
   private readonly internal = new AbortController();
   private aborted: RunSummary['aborted'];
   private bars = 0;
@@ -175,7 +180,8 @@ class UnitRunner {
         this.symbols.set(s, state);
       }
     }
-    for (let w = options.threads; w >= 1; w--) this.freeWorkers.push(w);
+    this.fetchSlots = pLimit(options.threads);
+    for (let w = options.threads + COMMIT_CONCURRENCY; w >= 1; w--) this.freeWorkers.push(w);
     this.unitSeq = units.length;
     options.signal.addEventListener('abort', () => this.internal.abort(), { once: true });
   }
@@ -190,7 +196,9 @@ class UnitRunner {
       this.requests += 1;
       if (event.request.failure?.willRetry) this.retries += 1;
     });
-    const limit = pLimit(this.options.threads);
+    // Units in flight: the fetch slots plus those committing, so fetching never waits for commits
+    // and memory stays bounded.
+    const limit = pLimit(this.options.threads + COMMIT_CONCURRENCY);
     const tasks: Promise<void>[] = [];
     const schedule = (unit: WorkUnit): void => {
       tasks.push(limit(() => this.runUnit(unit, schedule)));
@@ -254,11 +262,13 @@ class UnitRunner {
     const symbolIndex = new Map(unit.symbols.map((s, i) => [s, i]));
     const write = await this.writer.beginUnit(unit.symbols);
     try {
-      for await (const text of this.options.source.pages(request, this.internal.signal)) {
-        write.append(parseBarsPage(text, symbolIndex).columns);
-      }
+      await this.fetchSlots(async () => {
+        for await (const text of this.options.source.pages(request, this.internal.signal)) {
+          write.append(parseBarsPage(text, symbolIndex).columns);
+        }
+      });
       await fs.mkdir(stagingDir, { recursive: true });
-      return await write.commit(stagingDir);
+      return await this.commitSlots(() => write.commit(stagingDir));
     } finally {
       await write.close();
     }

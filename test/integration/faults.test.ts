@@ -101,7 +101,7 @@ describe('faults', () => {
     const fake = await serve({ faults: { down: true } });
     const out = tempDir();
     const symbols = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'JPM', 'V'];
-    const r = await runCli(['symbols', ...symbols, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-03-28', '--out', out, '--threads', '2', '--circuit-breaker', '5', '--json', ...FAST_RETRY], fakeEnv(fake));
+    const r = await runCli(['symbols', ...symbols, '--timeframe', '1Min', '--start', '2022-01-03', '--end', '2024-03-28', '--out', out, '--threads', '2', '--circuit-breaker', '5', '--json', ...FAST_RETRY], fakeEnv(fake));
     expect(r.code).toBe(1);
     const summary = JSON.parse(r.stdout);
     expect(summary.aborted.kind).toBe('circuit');

@@ -2,15 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePartitionPath, partitionFile, partitionOfInstant } from '../../src/lake/layout.js';
+import { parsePartitionPath, partitionBounds, partitionFile } from '../../src/lake/layout.js';
 import { resolveSettings, parseSettingsIni } from '../../src/config/settings.js';
 import { resolveDates } from '../../src/cli/ingest-command.js';
 import { UsageError } from '../../src/errors.js';
 
 describe('lake layout', () => {
-  it('builds hive partition paths from UTC year/month', () => {
-    const key = partitionOfInstant('BRK.B', Date.parse('2024-02-01T00:59:00Z'));
-    expect(key).toEqual({ symbol: 'BRK.B', year: 2024, month: 2 });
+  it('builds hive partition paths and their UTC bounds', () => {
+    const key = { symbol: 'BRK.B', year: 2024, month: 2 };
+    expect(partitionBounds(key)).toEqual({ start: Date.parse('2024-02-01T00:00:00Z'), end: Date.parse('2024-03-01T00:00:00Z') });
     expect(partitionFile('/lake', 'equities_1min', key)).toBe('/lake/equities_1min/symbol=BRK.B/year=2024/month=02/data.parquet');
     expect(parsePartitionPath('symbol=BRK.B/year=2024/month=02/data.parquet')).toEqual(key);
     expect(parsePartitionPath('symbol=A/year=2024/month=13/data.parquet')).toBeUndefined();
