@@ -18,6 +18,8 @@ const COLUMN_LIST = LAKE_COLUMNS.map(sqlIdent).join(', ');
 /** The append table mirrors the parsed page columns: all DOUBLE, so a chunk is a plain memcpy per column. */
 const RAW_COLUMNS = BAR_COLUMN_NAMES.map((c) => c.toLowerCase());
 const CHUNK_ROWS = 2048; // DuckDB's vector size
+/** Rows a unit buffers before merging its completed partitions: bounds memory per unit in flight. */
+const FLUSH_ROWS = 50_000;
 
 /** A stored partition exists but cannot be read: the unit fails and the file is left for inspection. */
 export class PartitionUnreadableError extends Error {
@@ -46,6 +48,10 @@ export interface UnitWriteResult {
  */
 export class UnitWrite {
   private closed = false;
+  /** Rows appended since the last merge, and the last row's symbol index and time (µs). */
+  private pendingRows = 0;
+  private frontier: { symbol: number; time: number } | undefined;
+  private readonly total: UnitWriteResult;
 
   constructor(
     private readonly writer: PartitionWriter,
@@ -53,7 +59,9 @@ export class UnitWrite {
     private readonly appender: DuckDBAppender,
     private readonly table: string,
     private readonly symbols: readonly string[],
-  ) {}
+  ) {
+    this.total = { rows: 0, partitionsWritten: 0, perSymbol: new Map(symbols.map((s) => [s, { rows: 0, firstBar: undefined, lastBar: undefined, partitions: [] }])) };
+  }
 
   append(columns: BarColumns): void {
     const types = RAW_COLUMNS.map(() => DOUBLE);
@@ -66,18 +74,57 @@ export class UnitWrite {
       });
       this.appender.appendDataChunk(chunk);
     }
+    if (columns.length > 0) {
+      this.pendingRows += columns.length;
+      this.frontier = { symbol: columns.symbol[columns.length - 1], time: columns.time[columns.length - 1] };
+    }
+  }
+
+  /** True when enough rows are buffered that the completed partitions should be merged now. */
+  get wantsFlush(): boolean {
+    return this.pendingRows >= FLUSH_ROWS;
+  }
+
+  /**
+   * Merge the partitions that are complete: pages come in symbol-then-time order, so everything
+   * before the last row's (symbol, UTC month) is final. Should a provider break that order, a later
+   * merge of the same partition is still a correct union; only efficiency would suffer.
+   */
+  async flushCompleted(stagingDir: string): Promise<void> {
+    if (!this.frontier) return;
+    const { symbol, time } = this.frontier;
+    const d = new Date(time / 1000);
+    const monthStartUs = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) * 1000;
+    await this.mergeWhere(`symbol < ${symbol} OR (symbol = ${symbol} AND time < ${monthStartUs})`, stagingDir);
   }
 
   async commit(stagingDir: string): Promise<UnitWriteResult> {
     this.appender.closeSync();
+    await this.mergeWhere('TRUE', stagingDir);
+    return this.total;
+  }
+
+  private async mergeWhere(condition: string, stagingDir: string): Promise<void> {
+    this.appender.flushSync();
     const symbolList = `[${this.symbols.map(sqlString).join(', ')}]`;
     // Symbols travel as indexes, times as microseconds: convert once, vectorized, in DuckDB.
     await this.connection.run(
       `CREATE TABLE ${this.table} AS SELECT ${symbolList}[symbol::INTEGER + 1] AS symbol, make_timestamp(time::BIGINT)::TIMESTAMPTZ AS "timestamp",
-         open, high, low, close, vwap, volume::BIGINT AS volume, tradecount::BIGINT AS trade_count FROM ${this.table}_raw`,
+         open, high, low, close, vwap, volume::BIGINT AS volume, tradecount::BIGINT AS trade_count FROM ${this.table}_raw WHERE ${condition}`,
     );
-    await this.connection.run(`DROP TABLE ${this.table}_raw`);
-    return this.writer.mergeUnit(this.connection, this.table, this.symbols, stagingDir);
+    await this.connection.run(`DELETE FROM ${this.table}_raw WHERE ${condition}`);
+    const part = await this.writer.mergeUnit(this.connection, this.table, this.symbols, stagingDir);
+    await this.connection.run(`DROP TABLE ${this.table}`);
+    this.pendingRows = Number((await this.connection.runAndReadAll(`SELECT count(*) FROM ${this.table}_raw`)).getRows()[0][0]);
+    this.total.rows += part.rows;
+    this.total.partitionsWritten += part.partitionsWritten;
+    for (const [symbol, stats] of part.perSymbol) {
+      const acc = this.total.perSymbol.get(symbol)!;
+      acc.rows += stats.rows;
+      if (stats.firstBar !== undefined) acc.firstBar = Math.min(acc.firstBar ?? Infinity, stats.firstBar);
+      if (stats.lastBar !== undefined) acc.lastBar = Math.max(acc.lastBar ?? -Infinity, stats.lastBar);
+      acc.partitions.push(...stats.partitions);
+    }
   }
 
   /** Release the connection and the unit's tables, committed or not. */

@@ -262,12 +262,13 @@ class UnitRunner {
     const symbolIndex = new Map(unit.symbols.map((s, i) => [s, i]));
     const write = await this.writer.beginUnit(unit.symbols);
     try {
+      await fs.mkdir(stagingDir, { recursive: true });
       await this.fetchSlots(async () => {
         for await (const text of this.options.source.pages(request, this.internal.signal)) {
           write.append(parseBarsPage(text, symbolIndex).columns);
+          if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
         }
       });
-      await fs.mkdir(stagingDir, { recursive: true });
       return await this.commitSlots(() => write.commit(stagingDir));
     } finally {
       await write.close();
