@@ -139,7 +139,7 @@ async function rateBound(): Promise<void> {
   const limit = 100;
   const windowMs = 6_000;
   const perMinute = (limit * 60_000) / windowMs;
-  const symbols = symbolsList(60);
+  const symbols = symbolsList(150);
   await withFake({ rateLimit: { limit, windowMs }, latencyMs: 50 }, async (fake) => {
     const args = ['symbols', ...symbols, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-02-29', '--rate-limit', String(perMinute)];
     // Warm the page cache with the rate limit lifted (the server's windows still count).

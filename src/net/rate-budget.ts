@@ -1,6 +1,6 @@
 /**
  * One request budget shared by every worker talking to a host. Requests are paced evenly
- * (one every 60 s / (0.99 × limit)) and a sliding one-minute log guarantees that no window of 60 s ever
+ * (one every 60 s / (0.99 × limit), with a burst of at most 4) and a sliding one-minute log guarantees that no window of 60 s ever
  * holds more than `limit` starts. The provider's X-RateLimit-* headers correct the budget: a lower
  * advertised limit is adopted, an exhausted `Remaining` holds everyone until `Reset`, and a 429
  * pauses the whole pool.
@@ -34,6 +34,8 @@ const WINDOW_MS = 60_000;
  * and a window that reaches exactly the limit forces a pause until its reset.
  */
 const PACING_SHARE = 0.99;
+/** Requests that may be sent back to back, far below any plan's per-minute limit. */
+const BURST = 4;
 
 export interface RateHeaders {
   limit?: number;
@@ -71,14 +73,14 @@ export class RateBudget {
       signal?.throwIfAborted();
       const now = this.clock.now();
       while (this.starts.length > 0 && this.starts[0] <= now - WINDOW_MS) this.starts.shift();
-      let wait = Math.max(0, this.pausedUntil - now, this.nextSlot - now);
+      const interval = WINDOW_MS / (this.limit * PACING_SHARE);
+      // GCRA with a tolerance of BURST - 1 slots: a few requests may go back to back (start-up,
+      // timer lateness); the one-minute log below still caps every window at the limit.
+      let wait = Math.max(0, this.pausedUntil - now, this.nextSlot - (BURST - 1) * interval - now);
       if (this.starts.length >= this.limit) wait = Math.max(wait, this.starts[0] + WINDOW_MS - now + 1);
       if (wait <= 0) {
         this.starts.push(now);
-        // Schedule from the ideal slot, not from when the timer actually fired, so timer lateness
-        // does not accumulate; after idle time this allows at most one request of catch-up.
-        const interval = WINDOW_MS / (this.limit * PACING_SHARE);
-        this.nextSlot = Math.max(this.nextSlot, now - interval) + interval;
+        this.nextSlot = Math.max(this.nextSlot, now) + interval;
         return;
       }
       await this.clock.sleep(wait, signal);
