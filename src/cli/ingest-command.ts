@@ -115,12 +115,6 @@ export function resolveDates(start: string, endFlag: string | undefined, nowMs: 
   return { startDate: start, endInstant, notes };
 }
 
-export interface PreparedRun {
-  settings: Settings;
-  symbols: string[];
-  notes: string[];
-}
-
 export function prepareSymbols(entries: readonly SymbolEntry[], origin: string, skipInvalid: boolean): { symbols: string[]; notes: string[] } {
   const list = normalizeList(entries);
   const notes: string[] = [];

@@ -36,11 +36,3 @@ export function subtract(from: readonly Interval[], remove: readonly Interval[])
   }
   return out;
 }
-
-export function intersect(a: readonly Interval[], b: readonly Interval[]): Interval[] {
-  return subtract(a, subtract(a, b));
-}
-
-export function totalLength(intervals: readonly Interval[]): number {
-  return intervals.reduce((sum, i) => sum + (i.end - i.start), 0);
-}

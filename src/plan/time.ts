@@ -4,7 +4,6 @@
  */
 
 export const MINUTE_MS = 60_000;
-export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 
 /** A calendar date 'YYYY-MM-DD' (no time zone attached). */
@@ -90,20 +89,4 @@ export function nyDateOf(utcMs: number): IsoDate {
   const utcDate = dayNumberToDate(Math.floor(utcMs / DAY_MS));
   // Candidate is the UTC date or the day before; pick the one whose NY midnight is <= the instant.
   return nyMidnightUtc(utcDate) <= utcMs ? utcDate : addDays(utcDate, -1);
-}
-
-/** Format an instant as an RFC-3339 UTC string with millisecond precision. */
-export function toIsoInstant(utcMs: number): string {
-  return new Date(utcMs).toISOString();
-}
-
-/** First instant of the UTC month containing t, and of the following month. */
-export function utcMonthStart(utcMs: number): number {
-  const d = new Date(utcMs);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-}
-
-export function nextUtcMonthStart(utcMs: number): number {
-  const d = new Date(utcMs);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
