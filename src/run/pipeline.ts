@@ -14,6 +14,7 @@ import { stagingRoot } from '../lake/layout.js';
 import { Ledger } from '../lake/ledger.js';
 import { PartitionWriter, type UnitWriteResult } from '../lake/partition-writer.js';
 import { PageFormatError, parseBarsPage } from '../sources/page-parser.js';
+import type { BarColumns } from '../bars.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from '../net/errors.js';
 import type { TradingCalendar } from '../plan/calendar.js';
@@ -264,8 +265,11 @@ class UnitRunner {
     try {
       await fs.mkdir(stagingDir, { recursive: true });
       await this.fetchSlots(async () => {
+        // One set of column buffers per unit: append copies them into DuckDB.
+        let columns: BarColumns | undefined;
         for await (const text of this.options.source.pages(request, this.internal.signal)) {
-          write.append(parseBarsPage(text, symbolIndex).columns);
+          columns = parseBarsPage(text, symbolIndex, columns).columns;
+          write.append(columns);
           if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
         }
       });

@@ -327,11 +327,13 @@ const ALL_FIELDS = 255;
 
 /**
  * Parse one page. Bars of symbols not in `symbolIndex` are skipped (the provider answered for
- * something we did not ask for).
+ * something we did not ask for). `reuse` is overwritten and returned (grown if needed) instead of
+ * allocating new columns: a unit parses all its pages into one set of buffers.
  */
-export function parseBarsPage(text: string, symbolIndex: ReadonlyMap<string, number>, capacity = 10_000): ParsedPage {
+export function parseBarsPage(text: string, symbolIndex: ReadonlyMap<string, number>, reuse?: BarColumns): ParsedPage {
   const s = new Scanner(text);
-  let c = allocateBarColumns(Math.max(16, capacity));
+  let c = reuse ?? allocateBarColumns(10_000);
+  c.length = 0;
   let nextPageToken: string | null | undefined;
   let sawBars = false;
   if (s.open(LBRACE, RBRACE)) {
