@@ -169,23 +169,26 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
     const creds = credentials(ctx.env);
     // One rate budget per host: the trading API has its own 200/min, and its headers must not
     // lower the market-data budget.
-    const clientFor = (perMinute: number): HttpClient =>
+    const clientFor = (perMinute: number, maxAttempts: number, hostBreaker: CircuitBreaker): HttpClient =>
       new HttpClient({
         budget: new RateBudget(perMinute),
         policy: {
           ...DEFAULT_RETRY_POLICY,
-          maxAttempts: Number(settings.max_attempts.value),
+          maxAttempts,
           timeoutMs: Number(settings.request_timeout_seconds.value) * 1000,
           baseDelayMs: Number(settings.retry_base_delay_ms.value),
         },
-        breaker,
+        breaker: hostBreaker,
         headers: authHeaders(creds),
         onRequest: (request) => events.emit({ type: 'request', request }),
       });
     const dataUrl = ctx.env.APCA_API_DATA_URL?.trim() || DEFAULT_DATA_URL;
     const tradingUrl = ctx.env.APCA_API_BASE_URL?.trim() || DEFAULT_TRADING_URL;
-    source = new AlpacaSource(clientFor(Number(settings.rate_limit_per_minute.value)), dataUrl);
-    const http = clientFor(TRADING_API_RATE_LIMIT);
+    const maxAttempts = Number(settings.max_attempts.value);
+    source = new AlpacaSource(clientFor(Number(settings.rate_limit_per_minute.value), maxAttempts, breaker), dataUrl);
+    // The calendar and asset list are optional: two attempts, and their failures never trip the
+    // breaker that guards the bar requests.
+    const http = clientFor(TRADING_API_RATE_LIMIT, Math.min(2, maxAttempts), new CircuitBreaker(0));
     // Calendar and asset list improve the plan but are not required: without them the run uses the
     // NYSE rules and requests every symbol. Rejected credentials still stop the run.
     const optional = async <T>(what: string, load: () => Promise<T>): Promise<T | undefined> => {

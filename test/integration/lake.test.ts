@@ -174,3 +174,25 @@ describe('status, verify and query', () => {
     expect(r.stdout).toMatch(/\[missing-sessions\] AAPL: 1 covered session\(s\) with no bar: 2024-02-14/);
   });
 });
+
+describe('optional provider metadata', () => {
+  it('a trading host without calendar or assets costs a warning and a rule calendar, not the run', async () => {
+    const broken = await new FakeAlpaca().start();
+    try {
+      const out = tempDir();
+      // The trading API points at a port where nothing listens: connection refused, two attempts each.
+      const started = Date.now();
+      const r = await runCli(['symbols', 'AAPL', 'ZZZZ', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out, '--retry-delay', '50'], {
+        ...fakeEnv(broken),
+        APCA_API_BASE_URL: 'http://127.0.0.1:9',
+      });
+      expect(r.code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.stderr).toMatch(/could not load the Alpaca calendar.*continuing without it/);
+      expect(r.stdout).toMatch(/ZZZZ: no data/);
+      expect((await readLake(out, 'equities_1day')).get('AAPL')).toEqual(broken.expectedBars('AAPL', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-01-31')));
+    } finally {
+      await broken.stop();
+    }
+  });
+});

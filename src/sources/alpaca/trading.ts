@@ -97,6 +97,8 @@ export async function loadAlpacaAssets(http: HttpClient, tradingUrl: string, cre
     } catch (error) {
       throw classifyAlpacaError(unwrap(error), []);
     }
+    // Alpaca lists thousands of assets; an empty list is a broken answer, not "nothing is tradable".
+    if (Object.keys(assets).length === 0) throw new Error('the asset list is empty');
     cache = { fetched_at: new Date().toISOString(), assets };
     await writeFileAtomic(file, `${JSON.stringify(cache)}\n`);
   }
