@@ -19,30 +19,21 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * mkdir -p, fsyncing the parent of every directory it creates so the new entries survive a power cut.
+ * mkdir -p for many directories, then fsync the parent of every directory that was created —
+ * each parent once, concurrently — so the new entries survive a power cut.
  */
-export async function ensureDirDurable(dir: string): Promise<void> {
-  const missing: string[] = [];
-  let current = path.resolve(dir);
-  for (;;) {
-    try {
-      const stat = await fs.stat(current);
-      if (!stat.isDirectory()) throw new Error(`${current} exists and is not a directory`);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      missing.push(current);
-      const parent = path.dirname(current);
-      if (parent === current) break;
-      current = parent;
+export async function ensureDirsDurable(dirs: readonly string[]): Promise<void> {
+  const parents = new Set<string>();
+  for (const dir of new Set(dirs.map((d) => path.resolve(d)))) {
+    // mkdir returns the first directory it had to create (undefined when all existed).
+    const first = await fs.mkdir(dir, { recursive: true });
+    if (first === undefined) continue;
+    for (let d = dir; ; d = path.dirname(d)) {
+      parents.add(path.dirname(d));
+      if (d === path.resolve(first) || path.dirname(d) === d) break;
     }
   }
-  for (const d of missing.reverse()) {
-    await fs.mkdir(d).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    });
-    await fsyncDir(path.dirname(d));
-  }
+  await Promise.all([...parents].map((p) => fsyncDir(p)));
 }
 
 /**
@@ -54,7 +45,7 @@ export async function ensureDirDurable(dir: string): Promise<void> {
 export async function publishFiles(moves: readonly { temp: string; target: string }[]): Promise<void> {
   await Promise.all(moves.map((m) => fsyncFile(m.temp)));
   const dirs = [...new Set(moves.map((m) => path.dirname(m.target)))];
-  for (const dir of dirs) await ensureDirDurable(dir);
+  await ensureDirsDurable(dirs);
   for (const m of moves) await fs.rename(m.temp, m.target);
   await Promise.all(dirs.map((dir) => fsyncDir(dir)));
 }
@@ -63,7 +54,7 @@ let tempCounter = 0;
 
 /** Write text to `target` atomically: readers see the old content or the new, never a part. */
 export async function writeFileAtomic(target: string, content: string): Promise<void> {
-  await ensureDirDurable(path.dirname(target));
+  await ensureDirsDurable([path.dirname(target)]);
   // A dot-prefixed temp name beside the target, with a suffix no reader's glob matches.
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${++tempCounter}.tmp`);
   const handle = await fs.open(temp, 'w');

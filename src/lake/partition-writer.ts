@@ -170,6 +170,20 @@ class KeyedMutex {
 }
 
 let tableCounter = 0;
+let bulkCounter = 0;
+
+/** Below this many new partitions in one commit, per-partition COPYs are as cheap as the bulk path. */
+const BULK_MIN_PARTITIONS = 8;
+
+async function fileExists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+}
 
 export class PartitionWriter {
   private readonly locks = new KeyedMutex();
@@ -204,6 +218,7 @@ export class PartitionWriter {
     );
     let rows = 0;
     const keys: PartitionKey[] = [];
+    const counts: number[] = [];
     for (const row of groups.getRows()) {
       const [symbol, y, m, n, firstMs, lastMs] = row as [string, number, number, bigint, bigint, bigint];
       const stats = perSymbol.get(symbol);
@@ -215,22 +230,71 @@ export class PartitionWriter {
       stats.lastBar = Math.max(stats.lastBar ?? -Infinity, Number(lastMs));
       stats.partitions.push(key);
       keys.push(key);
+      counts.push(count);
       rows += count;
     }
     // Hold every partition this unit touches (in sorted order, so two units cannot deadlock), write
     // all temp files, then publish them together: one batch of fsyncs instead of one per partition.
     const targets = keys.map((key) => partitionFile(this.storage, this.dataset, key));
     await this.locks.runAll(targets, async () => {
-      const temps: string[] = [];
+      const temps = new Map<number, string>();
       try {
-        for (const key of keys) temps.push(await this.mergePartition(connection, table, key, stagingDir));
-        await publishFiles(temps.map((temp, i) => ({ temp, target: targets[i] })));
+        const exists = await Promise.all(targets.map((t) => fileExists(t)));
+        const fresh = keys.map((_, i) => i).filter((i) => !exists[i]);
+        if (fresh.length >= BULK_MIN_PARTITIONS) {
+          const written = await this.writeNewPartitions(connection, table, fresh.map((i) => ({ key: keys[i], rows: counts[i] })), stagingDir);
+          for (const [i, temp] of written) temps.set(fresh[i], temp);
+        }
+        for (let i = 0; i < keys.length; i++) if (!temps.has(i)) temps.set(i, await this.mergePartition(connection, table, keys[i], stagingDir));
+        await publishFiles(keys.map((_, i) => ({ temp: temps.get(i)!, target: targets[i] })));
       } catch (error) {
-        await Promise.all(temps.map((t) => fs.rm(t, { force: true })));
+        await Promise.all([...temps.values()].map((t) => fs.rm(t, { force: true })));
         throw error;
       }
     });
     return { rows, partitionsWritten: keys.length, perSymbol };
+  }
+
+  /**
+   * Partitions that do not exist yet, written by one partitioned COPY (~0.45 ms a partition here
+   * instead of ~3 ms each). DuckDB does not promise one sorted file per partition on that path, so
+   * every output is checked: a partition with more than one file, an unsorted file or a row count
+   * other than expected is left out of the result and goes through the per-partition merge instead.
+   * Returns index → temp file.
+   */
+  private async writeNewPartitions(connection: DuckDBConnection, table: string, partitions: readonly { key: PartitionKey; rows: number }[], stagingDir: string): Promise<Map<number, string>> {
+    const bulkDir = path.join(stagingDir, `bulk-${++bulkCounter}`);
+    const keys = partitions.map((p) => p.key);
+    const values = keys.map((k) => `(${sqlString(k.symbol)}, ${k.year}, ${k.month})`).join(', ');
+    const keysTable = `${table}_new_keys`;
+    await connection.run(`CREATE TEMP TABLE ${keysTable} AS SELECT * FROM (VALUES ${values}) v(symbol, y, m)`);
+    try {
+      await connection.run(
+        `COPY (SELECT t.symbol, year(t."timestamp") AS "year", lpad(month(t."timestamp")::VARCHAR, 2, '0') AS "month", ${LAKE_COLUMNS.map((c) => `t.${sqlIdent(c)}`).join(', ')}
+               FROM ${table} t SEMI JOIN ${keysTable} k ON t.symbol = k.symbol AND year(t."timestamp") = k.y AND month(t."timestamp") = k.m
+               ORDER BY t.symbol, t."timestamp")
+         TO ${sqlString(bulkDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (symbol, "year", "month"), FILE_EXTENSION 'parquet.tmp')`,
+      );
+      const check = await connection.runAndReadAll(
+        `SELECT filename, bool_or(bad) AS unsorted, count(*)::BIGINT AS n FROM (
+           SELECT filename, "timestamp" < lag("timestamp") OVER (PARTITION BY filename ORDER BY file_row_number) AS bad
+           FROM read_parquet(${sqlString(path.join(bulkDir, '**', '*.parquet.tmp'))}, filename = true, file_row_number = true, hive_partitioning = false))
+         GROUP BY filename`,
+      );
+      const filesByDir = new Map<string, { file: string; unsorted: boolean; rows: number }[]>();
+      for (const [file, unsorted, n] of check.getRows() as [string, boolean, bigint][]) {
+        const dir = path.dirname(file);
+        filesByDir.set(dir, [...(filesByDir.get(dir) ?? []), { file, unsorted, rows: Number(n) }]);
+      }
+      const out = new Map<number, string>();
+      keys.forEach((k, i) => {
+        const files = filesByDir.get(path.join(bulkDir, `symbol=${k.symbol}`, `year=${k.year}`, `month=${String(k.month).padStart(2, '0')}`)) ?? [];
+        if (files.length === 1 && !files[0].unsorted && files[0].rows === partitions[i].rows) out.set(i, files[0].file);
+      });
+      return out;
+    } finally {
+      await connection.run(`DROP TABLE IF EXISTS ${keysTable}`).catch(() => undefined);
+    }
   }
 
   /** Write the merged partition to a temp file in the staging area; returns its path. */
@@ -239,13 +303,7 @@ export class PartitionWriter {
     const { start, end } = partitionBounds(key);
     const batch = `SELECT ${COLUMN_LIST} FROM ${table} WHERE symbol = ${sqlString(key.symbol)} AND "timestamp" >= ${sqlInstant(start)} AND "timestamp" < ${sqlInstant(end)}`;
     const temp = path.join(stagingDir, `${key.symbol}-${key.year}-${String(key.month).padStart(2, '0')}.parquet.tmp`);
-    const exists = await fs.stat(target).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return false;
-        throw error;
-      },
-    );
+    const exists = await fileExists(target);
     const stored = `SELECT ${COLUMN_LIST} FROM read_parquet(${sqlString(target)}, hive_partitioning = false)`;
     // New rows win on equal timestamps; stored rows outside the batch are kept.
     const query = exists
