@@ -115,8 +115,10 @@ export class Renderer {
       case 'request': {
         const r = event.request;
         if (r.failure) {
+          // Every failed request is logged with its request id; a retried one is a warning that
+          // --quiet and --json leave out.
           const line = `${this.stamp()}[request] ${r.failure.reason}${r.failure.willRetry ? `; retrying in ${formatDuration(r.failure.delayMs)}` : ''}`;
-          if (this.verbose || !r.failure.willRetry) this.problem(line);
+          if (!r.failure.willRetry || (this.mode !== 'quiet' && this.mode !== 'json')) this.problem(line);
         } else if (this.verbose) {
           this.log(`${this.stamp()}[request] ${r.status} ${r.durationMs} ms${r.requestId ? ` id ${r.requestId}` : ''}`);
         }

@@ -68,6 +68,8 @@ describe('faults', () => {
     const started = Date.now();
     const r = await runCli(['symbols', ...SYMBOLS, '--timeframe', '15Min', '--start', '2023-06-01', '--end', '2024-03-28', '--out', out, '--threads', '4', ...FAST_RETRY], fakeEnv(fake));
     expect(r.code).toBe(0);
+    // Without --verbose too, every failed request is logged with its request id.
+    expect(r.stderr.match(/HTTP 429.*request id req-\d+.*retrying/g)).toHaveLength(4);
     const log = fake.barRequests;
     expect(log.filter((l) => l.status === 429)).toHaveLength(4);
     // Nobody hammers: after each 429 the whole pool waits for the reset before the next request.
