@@ -141,6 +141,8 @@ export async function ingest(options: IngestOptions): Promise<RunSummary> {
     return run.summarize(work.upToDate, notAssets, new Set(prep.inactive ?? []), Date.now() - started);
   } finally {
     await fs.rm(runStaging, { recursive: true, force: true }).catch(() => undefined);
+    // A finished run leaves no staging area behind (rmdir fails harmlessly if anything is left).
+    await fs.rmdir(stagingRoot(storage)).catch(() => undefined);
     duck.closeSync();
     await lock.release();
   }
