@@ -22,6 +22,7 @@ Exit codes:
 
 function addIngestOptions(cmd: Command): Command {
   return cmd
+    .addHelpText('after', EXIT_CODES_HELP)
     .option('--timeframe <tf>', 'bar timeframe: 1Min…59Min, 1Hour…23Hour, 1Day, 1Week, 1Month (settings: timeframe)')
     .option('--start <date>', 'first New York trading date, YYYY-MM-DD (default: resume from the lake, new symbols from settings start)')
     .option('--end <date>', 'last New York trading date, inclusive (default: now − 16 min)')
@@ -148,7 +149,8 @@ function lakeSymbol(raw: string | undefined): string | undefined {
 /** Map anything thrown to one line on stderr and an exit code. No stack traces for user-caused errors. */
 function exitCodeFor(error: unknown, ctx: CommandContext): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    // --help and --version succeed; help shown because no command was given is a usage error.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
     return ExitCode.usage; // commander already printed its message
   }
   const withCode = error as { exitCode?: number; message?: string };

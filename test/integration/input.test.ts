@@ -101,3 +101,14 @@ describe('shipped symbol lists', () => {
     expect(JSON.parse(r.stdout).succeeded).toBeGreaterThanOrEqual(atLeast);
   });
 });
+
+describe('command line surface', () => {
+  it('documents exit codes in --help (exit 0); no command is a usage error (exit 2)', async () => {
+    const help = await runCli(['--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes:[\s\S]*143/);
+    expect((await runCli(['csv', '--help'], {})).stdout).toMatch(/Exit codes:/);
+    expect((await runCli([], {})).code).toBe(2);
+    expect((await runCli(['frobnicate'], {})).code).toBe(2);
+  });
+});
