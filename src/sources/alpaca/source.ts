@@ -55,22 +55,24 @@ export class AlpacaSource implements BarSource {
     const seen = new Set<string>();
     do {
       const url = barsUrl(this.dataUrl, request, token);
+      // The transport's check of the body also yields the page token: each page is checked once.
+      let nextPageToken: string | null = null;
       let text: string;
       try {
         ({ text } = await this.http.get(url, {
           signal,
           validate: (body) => {
             const check = checkBarsPage(body);
-            return check.ok ? undefined : check.reason;
+            if (!check.ok) return check.reason;
+            nextPageToken = check.nextPageToken;
+            return undefined;
           },
         }));
       } catch (error) {
         throw classifyAlpacaError(error, request.symbols);
       }
-      const check = checkBarsPage(text);
-      if (!check.ok) throw new Error(check.reason); // unreachable: validate() already accepted it
       yield text;
-      token = check.nextPageToken ?? undefined;
+      token = nextPageToken ?? undefined;
       // A provider that hands out the same token twice would loop forever.
       if (token !== undefined) {
         if (seen.has(token)) throw new Error(`provider repeated page token ${token}`);
