@@ -326,6 +326,131 @@ const FIELD_VW = 128;
 const ALL_FIELDS = 255;
 
 /**
+ * The fast path for one symbol's bar array in the provider's compact form: no whitespace, field
+ * names t/o/h/l/c/v/n/vw each once in any order, `YYYY-MM-DDTHH:MM:SSZ` times and plain decimals of
+ * at most 15 digits. Everything it accepts it reads exactly as the strict scanner would; anything
+ * else (whitespace, exponents, longer numbers, fractional seconds or offsets, other fields) makes it
+ * return -1, and the scanner reads the array instead. Returns the position after the closing `]`.
+ * One flat function with locals only: about twice as fast as the scanner's method-per-token path.
+ */
+function compactBarArray(t: string, start: number, out: { c: BarColumns }, symbol: number): number {
+  let p = start;
+  if (t.charCodeAt(p) !== LBRACKET) return -1;
+  p++;
+  if (t.charCodeAt(p) === RBRACKET) return p + 1;
+  let c = out.c;
+  let cachedDate = -1;
+  let cachedDays = 0;
+  for (;;) {
+    if (t.charCodeAt(p) !== LBRACE) return -1;
+    p++;
+    if (c.length === c.symbol.length) out.c = c = grow(c);
+    const i = c.length;
+    let seen = 0;
+    for (;;) {
+      if (t.charCodeAt(p) !== QUOTE) return -1;
+      let field = t.charCodeAt(p + 1);
+      if (t.charCodeAt(p + 2) === QUOTE) p += 3;
+      else if (field === 118 && t.charCodeAt(p + 2) === 119 && t.charCodeAt(p + 3) === QUOTE) {
+        field = 0; // vw
+        p += 4;
+      } else return -1;
+      if (t.charCodeAt(p) !== COLON) return -1;
+      p++;
+      let bit: number;
+      if (field === 116) {
+        // "YYYY-MM-DDTHH:MM:SSZ"
+        if (t.charCodeAt(p) !== QUOTE || t.charCodeAt(p + 5) !== MINUS || t.charCodeAt(p + 8) !== MINUS || t.charCodeAt(p + 11) !== 84) return -1;
+        if (t.charCodeAt(p + 14) !== COLON || t.charCodeAt(p + 17) !== COLON || t.charCodeAt(p + 20) !== 90 || t.charCodeAt(p + 21) !== QUOTE) return -1;
+        let date = 0;
+        for (const at of DATE_DIGITS) {
+          const d = t.charCodeAt(p + at) - ZERO;
+          if (d < 0 || d > 9) return -1;
+          date = date * 10 + d;
+        }
+        let clock = 0;
+        for (const at of CLOCK_DIGITS) {
+          const d = t.charCodeAt(p + at) - ZERO;
+          if (d < 0 || d > 9) return -1;
+          clock = clock * 10 + d;
+        }
+        if (date !== cachedDate) {
+          cachedDate = date;
+          cachedDays = daysFromCivil(Math.floor(date / 10000), Math.floor(date / 100) % 100, date % 100);
+        }
+        const hours = Math.floor(clock / 10000);
+        const minutes = Math.floor(clock / 100) % 100;
+        c.time[i] = (cachedDays * 86_400 + hours * 3600 + minutes * 60 + (clock % 100)) * 1_000_000;
+        p += 22;
+        bit = FIELD_T;
+      } else {
+        let ch = t.charCodeAt(p);
+        let negative = false;
+        if (ch === MINUS) {
+          negative = true;
+          ch = t.charCodeAt(++p);
+        }
+        let mantissa = 0;
+        let digits = 0;
+        let fraction = 0;
+        if (ch === ZERO) ch = t.charCodeAt(++p);
+        else if (ch > ZERO && ch <= ZERO + 9) {
+          do {
+            mantissa = mantissa * 10 + (ch - ZERO);
+            digits++;
+            ch = t.charCodeAt(++p);
+          } while (ch >= ZERO && ch <= ZERO + 9);
+        } else return -1;
+        if (ch === DOT) {
+          ch = t.charCodeAt(++p);
+          if (!(ch >= ZERO && ch <= ZERO + 9)) return -1;
+          do {
+            mantissa = mantissa * 10 + (ch - ZERO);
+            digits++;
+            fraction++;
+            ch = t.charCodeAt(++p);
+          } while (ch >= ZERO && ch <= ZERO + 9);
+        }
+        // Up to 15 digits the mantissa and the power of ten are exact, so one division is correctly rounded.
+        if (digits > 15 || ch === 101 || ch === 69) return -1;
+        let value = fraction === 0 ? mantissa : mantissa / POW10[fraction];
+        if (negative) value = -value;
+        switch (field) {
+          case 111: c.open[i] = value; bit = FIELD_O; break;
+          case 104: c.high[i] = value; bit = FIELD_H; break;
+          case 108: c.low[i] = value; bit = FIELD_L; break;
+          case 99: c.close[i] = value; bit = FIELD_C; break;
+          case 118: c.volume[i] = value; bit = FIELD_V; break;
+          case 110: c.tradeCount[i] = value; bit = FIELD_N; break;
+          case 0: c.vwap[i] = value; bit = FIELD_VW; break;
+          default: return -1;
+        }
+      }
+      if (seen & bit) return -1;
+      seen |= bit;
+      const ch = t.charCodeAt(p);
+      if (ch === COMMA) p++;
+      else if (ch === RBRACE) {
+        p++;
+        break;
+      } else return -1;
+    }
+    if (seen !== ALL_FIELDS) return -1;
+    c.symbol[i] = symbol;
+    c.length = i + 1;
+    const ch = t.charCodeAt(p);
+    if (ch === COMMA) p++;
+    else if (ch === RBRACKET) return p + 1;
+    else return -1;
+  }
+}
+
+/** Offsets, from the opening quote, of the digits of `"YYYY-MM-DD` and of `THH:MM:SS`. */
+const DATE_DIGITS = [1, 2, 3, 4, 6, 7, 9, 10];
+const CLOCK_DIGITS = [12, 13, 15, 16, 18, 19];
+
+
+/**
  * Parse one page. Bars of symbols not in `symbolIndex` are skipped (the provider answered for
  * something we did not ask for). `reuse` is overwritten and returned (grown if needed) instead of
  * allocating new columns: a unit parses all its pages into one set of buffers.
@@ -354,6 +479,16 @@ export function parseBarsPage(text: string, symbolIndex: ReadonlyMap<string, num
             s.skipValue();
             continue;
           }
+          s.ws();
+          const holder = { c };
+          const lengthBefore = c.length;
+          const end = compactBarArray(text, s.pos, holder, index);
+          c = holder.c;
+          if (end >= 0) {
+            s.pos = end;
+            continue;
+          }
+          c.length = lengthBefore;
           if (!s.open(LBRACKET, RBRACKET)) continue;
           do {
             if (c.length === c.symbol.length) c = grow(c);

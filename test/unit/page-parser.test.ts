@@ -48,7 +48,40 @@ describe('bars page parser', () => {
     expect(other.columns.length).toBe(0);
   });
 
+  it('reads compact and spaced-out renderings of a page identically (fast path and scanner agree)', () => {
+    const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const next = random(7);
+    const numbers = Array.from({ length: 400 }, (_, i) => {
+      const digits = 1 + Math.floor(next() * 17);
+      const text = String(Math.floor(next() * 10 ** digits));
+      const point = Math.floor(next() * text.length);
+      return i % 3 === 0 ? text : `${text.slice(0, point) || '0'}.${text.slice(point) || '0'}`;
+    });
+    const bars = numbers.map((n, i) => ({ t: new Date(Date.UTC(2024, 0, 2 + (i % 40), 14, i % 60)).toISOString().replace('.000Z', 'Z'), o: n, h: n, l: n, c: n, v: i, n: i, vw: n }));
+    // Numbers are spliced in as written (JSON.stringify would normalize them).
+    const render = (indent?: number) => JSON.stringify({ bars: { AAPL: bars }, next_page_token: null }, null, indent).replace(/"(-?[\d.]+)"/g, '$1');
+    const compact = parseBarsPage(render(), index).columns;
+    const spaced = parseBarsPage(render(2), index).columns;
+    expect(compact.length).toBe(bars.length);
+    for (let i = 0; i < bars.length; i++) {
+      expect(compact.open[i]).toBe(Number(numbers[i]));
+      expect(compact.time[i]).toBe(Date.parse(bars[i].t) * 1000);
+      expect([compact.time[i], compact.open[i], compact.vwap[i], compact.volume[i]]).toEqual([spaced.time[i], spaced.open[i], spaced.vwap[i], spaced.volume[i]]);
+    }
+  });
+
+  it('keeps the last of a repeated field, like the scanner', () => {
+    const { columns } = parseBarsPage(bar('{"t":"2024-01-02T14:30:00Z","o":1,"o":2,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}'), index);
+    expect(columns.open[0]).toBe(2);
+  });
+
   it.each([
+    ['leading zero', bar('{"t":"2024-01-02T14:30:00Z","o":01,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}')],
+    ['bare fraction', bar('{"t":"2024-01-02T14:30:00Z","o":.5,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}')],
+    ['lone minus', bar('{"t":"2024-01-02T14:30:00Z","o":-,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}')],
+    ['trailing comma', bar('{"t":"2024-01-02T14:30:00Z","o":1,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1},')],
+    ['digit in time', bar('{"t":"2024-01-0xT14:30:00Z","o":1,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}')],
+    ['quoted number', bar('{"t":"2024-01-02T14:30:00Z","o":"1","h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}')],
     ['truncated', '{"bars":{"AAPL":[{"t":"2024-01-02T14:3'],
     ['cut after a bar', '{"bars":{"AAPL":[{"t":"2024-01-02T14:30:00Z","o":1,"h":1,"l":1,"c":1,"v":1,"n":1,"vw":1}'],
     ['missing token', '{"bars":{}}'],
