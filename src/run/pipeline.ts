@@ -135,8 +135,13 @@ export async function ingest(options: IngestOptions): Promise<RunSummary> {
       upToDate: work.upToDate.length,
       estimatedBars: work.units.reduce((n, u) => n + u.estimatedBars, 0),
     });
-    const run = new UnitRunner(options, ledger, new PartitionWriter(duck, storage, dataset), runStaging, work.units);
-    await run.execute();
+    const writer = await PartitionWriter.open(duck, storage, dataset);
+    const run = new UnitRunner(options, ledger, writer, runStaging, work.units);
+    try {
+      await run.execute();
+    } finally {
+      writer.close();
+    }
     await ledger.save();
     return run.summarize(work.upToDate, notAssets, new Set(prep.inactive ?? []), Date.now() - started);
   } finally {
@@ -263,22 +268,18 @@ class UnitRunner {
       adjustment: this.options.adjustment,
     };
     const symbolIndex = new Map(unit.symbols.map((s, i) => [s, i]));
-    const write = await this.writer.beginUnit(unit.symbols);
-    try {
-      await fs.mkdir(stagingDir, { recursive: true });
-      await this.fetchSlots(async () => {
-        // One set of column buffers per unit: append copies them into DuckDB.
-        let columns: BarColumns | undefined;
-        for await (const text of this.options.source.pages(request, this.internal.signal)) {
-          columns = parseBarsPage(text, symbolIndex, columns).columns;
-          write.append(columns);
-          if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
-        }
-      });
-      return await this.commitSlots(() => write.commit(stagingDir));
-    } finally {
-      await write.close();
-    }
+    const write = this.writer.beginUnit(unit.symbols);
+    await fs.mkdir(stagingDir, { recursive: true });
+    await this.fetchSlots(async () => {
+      // One set of parse buffers per unit: append copies each page into the unit's buffer.
+      let columns: BarColumns | undefined;
+      for await (const text of this.options.source.pages(request, this.internal.signal)) {
+        columns = parseBarsPage(text, symbolIndex, columns).columns;
+        write.append(columns);
+        if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
+      }
+    });
+    return this.commitSlots(() => write.commit(stagingDir));
   }
 
   private handleUnitError(error: unknown, unit: WorkUnit, worker: number, schedule: (unit: WorkUnit) => void): void {

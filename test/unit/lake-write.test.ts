@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { allocateBarColumns, type BarColumns } from '../../src/bars.js';
+import { PendingPartitions, partitionSegment } from '../../src/lake/pending-partitions.js';
+import { writeInt64 } from '../../src/lake/unit-rows.js';
+
+const us = (iso: string): number => Date.parse(iso) * 1000;
+
+/** Columns from [symbol index, ISO time, close] rows; close doubles as a row label. */
+function columns(rows: [number, string, number][]): BarColumns {
+  const c = allocateBarColumns(rows.length);
+  rows.forEach(([s, t, close], i) => {
+    c.symbol[i] = s;
+    c.time[i] = us(t);
+    c.close[i] = close;
+  });
+  c.length = rows.length;
+  return c;
+}
+
+describe('pending partitions', () => {
+  it('tracks each (symbol, UTC month) with its rows, span and order, and keeps the last row’s open', () => {
+    const c = columns([
+      [0, '2024-01-31T20:59:00Z', 1],
+      [0, '2024-02-01T14:30:00Z', 2],
+      [0, '2024-02-01T14:31:00Z', 3],
+      [1, '2024-01-02T14:30:00Z', 4],
+    ]);
+    const ids = new Int32Array(4);
+    const pending = new PendingPartitions();
+    pending.add(c, 0, 4, ids);
+    const all = pending.all().map((p) => [p.symbolIndex, p.year, p.month, p.rows, p.ordered, p.firstRow, p.lastRow]);
+    expect(all).toEqual([
+      [0, 2024, 1, 1, true, 0, 0],
+      [0, 2024, 2, 2, true, 1, 2],
+      [1, 2024, 1, 1, true, 3, 3],
+    ]);
+    expect(pending.open()?.symbolIndex).toBe(1);
+    expect(pending.completed().map((p) => p.month)).toEqual([1, 2]);
+    expect(new Set(ids).size).toBe(3);
+    pending.remove(pending.completed());
+    expect(pending.rows).toBe(1);
+  });
+
+  it('months are UTC: 23:59 New York on 31 January is February', () => {
+    const pending = new PendingPartitions();
+    pending.add(columns([[0, '2024-02-01T04:59:00Z', 1]]), 0, 1, new Int32Array(1));
+    const [p] = pending.all();
+    expect([p.year, p.month, p.startUs, p.endUs]).toEqual([2024, 2, us('2024-02-01T00:00:00Z'), us('2024-03-01T00:00:00Z')]);
+  });
+
+  it('uses rows in place when they arrived in order, side by side', () => {
+    const c = columns([
+      [0, '2024-01-02T14:30:00Z', 1],
+      [0, '2024-01-02T14:31:00Z', 2],
+    ]);
+    const ids = new Int32Array(2);
+    const pending = new PendingPartitions();
+    pending.add(c, 0, 2, ids);
+    const segment = partitionSegment(c, ids, pending.all()[0]);
+    expect(segment.columns).toBe(c);
+    expect([segment.from, segment.to]).toEqual([0, 2]);
+  });
+
+  it('gathers interleaved rows, sorts them by time, and keeps the last row received for a timestamp', () => {
+    const c = columns([
+      [0, '2024-01-02T14:32:00Z', 1],
+      [1, '2024-01-02T14:30:00Z', 2],
+      [0, '2024-01-02T14:30:00Z', 3],
+      [0, '2024-01-02T14:32:00Z', 4],
+      [0, '2024-01-02T14:31:00Z', 5],
+    ]);
+    const ids = new Int32Array(5);
+    const pending = new PendingPartitions();
+    pending.add(c, 0, 5, ids);
+    const first = pending.all().find((p) => p.symbolIndex === 0)!;
+    expect(first.ordered).toBe(false);
+    const segment = partitionSegment(c, ids, first);
+    const rows = Array.from({ length: segment.to - segment.from }, (_, i) => [segment.columns.time[segment.from + i], segment.columns.close[segment.from + i]]);
+    expect(rows).toEqual([
+      [us('2024-01-02T14:30:00Z'), 3],
+      [us('2024-01-02T14:31:00Z'), 5],
+      [us('2024-01-02T14:32:00Z'), 4],
+    ]);
+  });
+});
+
+describe('int64 columns', () => {
+  it('writes whole numbers as little-endian int64, rounding when asked', () => {
+    const source = new Float64Array([0, 1, -1, 2 ** 32, 2 ** 53 - 1, -(2 ** 40) - 5, us('2024-01-02T14:30:00Z'), 2.5, 7.4]);
+    const target = new Int32Array(source.length * 2);
+    writeInt64(target, 0, source, 0, 7, false);
+    writeInt64(target, 7, source, 7, 9, true);
+    const read = new BigInt64Array(target.buffer);
+    expect([...read]).toEqual([0n, 1n, -1n, 2n ** 32n, 2n ** 53n - 1n, -(2n ** 40n) - 5n, BigInt(us('2024-01-02T14:30:00Z')), 3n, 7n]);
+  });
+});
