@@ -18,6 +18,19 @@ export const LAKE_COLUMNS = ['timestamp', 'open', 'high', 'low', 'close', 'vwap'
 const COLUMN_LIST = LAKE_COLUMNS.map(sqlIdent).join(', ');
 /** Rows a unit buffers before merging its completed partitions: bounds memory per unit in flight. */
 const FLUSH_ROWS = 50_000;
+/** Room for a flush's worth of rows plus a full page, so a unit's buffer normally never grows. */
+const UNIT_CAPACITY = 65_536;
+
+/**
+ * A unit's buffers, reused by the next unit: allocating megabytes of typed arrays per unit made V8
+ * run a full collection every ~100 ms (it counts them as external memory against a small heap).
+ */
+class UnitBuffers {
+  columns = allocateBarColumns(UNIT_CAPACITY);
+  ids = new Int32Array(UNIT_CAPACITY);
+  /** The last page's parse buffer, handed to the next parse. */
+  page: BarColumns | undefined;
+}
 
 /** A stored partition exists but cannot be read: the unit fails and the file is left for inspection. */
 export class PartitionUnreadableError extends Error {
@@ -51,19 +64,34 @@ export interface PartitionToWrite {
  * are streamed from it into the lake as the unit goes, the rest at commit.
  */
 export class UnitWrite {
-  private buffer: BarColumns = allocateBarColumns(16_384);
-  private ids = new Int32Array(16_384);
   private readonly pending = new PendingPartitions();
   private readonly total: UnitWriteResult;
 
   constructor(
     private readonly writer: PartitionWriter,
     private readonly symbols: readonly string[],
+    private readonly buffers: UnitBuffers,
   ) {
     this.total = { rows: 0, partitionsWritten: 0, perSymbol: new Map(symbols.map((s) => [s, { rows: 0, firstBar: undefined, lastBar: undefined, partitions: [] }])) };
+    buffers.columns.length = 0;
   }
 
+  private get buffer(): BarColumns {
+    return this.buffers.columns;
+  }
+
+  private get ids(): Int32Array {
+    return this.buffers.ids;
+  }
+
+  /** Columns to parse the next page into (the previous page's, once it is appended). */
+  get pageColumns(): BarColumns | undefined {
+    return this.buffers.page;
+  }
+
+  /** Copy a parsed page into the unit's buffer; its columns become the next `pageColumns`. */
   append(columns: BarColumns): void {
+    this.buffers.page = columns;
     const start = this.buffer.length;
     const end = start + columns.length;
     if (end > this.ids.length) this.grow(end);
@@ -117,8 +145,13 @@ export class UnitWrite {
     bigger.length = this.buffer.length;
     const ids = new Int32Array(capacity);
     ids.set(this.ids.subarray(0, this.buffer.length));
-    this.buffer = bigger;
-    this.ids = ids;
+    this.buffers.columns = bigger;
+    this.buffers.ids = ids;
+  }
+
+  /** Hand the buffers to the next unit; this unit must not be used afterwards. */
+  release(): void {
+    this.writer.recycle(this.buffers);
   }
 
   private async write(partitions: PendingPartition[], stagingDir: string): Promise<void> {
@@ -186,6 +219,7 @@ export class PartitionWriter {
   private readonly locks = new KeyedMutex();
   /** Connections not running a write; one is opened per concurrent write. */
   private readonly idle: DuckDBConnection[] = [];
+  private readonly spareBuffers: UnitBuffers[] = [];
 
   private constructor(
     private readonly duck: DuckDBInstance,
@@ -207,7 +241,11 @@ export class PartitionWriter {
 
   /** Start a unit: its bars are appended page by page, then committed partition by partition. */
   beginUnit(symbols: readonly string[]): UnitWrite {
-    return new UnitWrite(this, symbols);
+    return new UnitWrite(this, symbols, this.spareBuffers.pop() ?? new UnitBuffers());
+  }
+
+  recycle(buffers: UnitBuffers): void {
+    this.spareBuffers.push(buffers);
   }
 
   /**

@@ -11,7 +11,8 @@ const MAX_THROTTLED_PER_REQUEST = 30;
 
 export interface HttpResponse {
   status: number;
-  text: string;
+  /** The body as received: bars pages are parsed from the bytes, never decoded to a string whole. */
+  body: Uint8Array<ArrayBuffer>;
   requestId: string | undefined;
 }
 
@@ -36,10 +37,37 @@ export interface HttpClientOptions {
   onRequest?: (event: RequestEvent) => void;
 }
 
+/**
+ * A body buffer a caller reuses across its requests. Reading each megabyte page into a fresh
+ * ArrayBuffer made V8 count it as external memory and run ~4× as many full collections; a reused
+ * buffer keeps allocation flat. The body returned is a view into it, valid until its next use.
+ */
+export class BodyBuffer {
+  bytes = new Uint8Array(1 << 20);
+
+  async read(res: Response): Promise<Uint8Array<ArrayBuffer>> {
+    let size = 0;
+    if (res.body) {
+      for await (const chunk of res.body) {
+        if (size + chunk.length > this.bytes.length) {
+          const bigger = new Uint8Array(Math.max(size + chunk.length, this.bytes.length * 2));
+          bigger.set(this.bytes.subarray(0, size));
+          this.bytes = bigger;
+        }
+        this.bytes.set(chunk, size);
+        size += chunk.length;
+      }
+    }
+    return this.bytes.subarray(0, size);
+  }
+}
+
 export interface GetOptions {
   signal?: AbortSignal;
+  /** Read the body into this buffer (see BodyBuffer) instead of a new one. */
+  buffer?: BodyBuffer;
   /** Returns a reason when a 200 body is unusable (truncated, not the expected JSON); it is retried. */
-  validate?: (text: string) => string | undefined;
+  validate?: (body: Uint8Array) => string | undefined;
 }
 
 export function parseRateHeaders(headers: Headers): RateHeaders {
@@ -89,7 +117,8 @@ export class HttpClient {
 
   async get(url: string, opts: GetOptions = {}): Promise<HttpResponse> {
     const { policy, budget, breaker } = this.options;
-    let lastError: Error = new TransportError('connection', 'no attempt made', 0);
+    // Created only on failure: an Error captures a stack trace, which every request would pay for.
+    let lastError: Error | undefined;
     // 429s are the budget's business, not a fault: they get their own, larger allowance.
     let throttled = 0;
     for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
@@ -111,19 +140,19 @@ export class HttpClient {
         requestId = res.headers.get('x-request-id') ?? undefined;
         const rate = parseRateHeaders(res.headers);
         budget.observe(rate);
-        const text = await res.text();
+        const body = opts.buffer ? await opts.buffer.read(res) : new Uint8Array(await res.arrayBuffer());
         if (res.ok) {
-          const invalid = opts.validate?.(text);
+          const invalid = opts.validate?.(body);
           if (invalid === undefined) {
             breaker.recordSuccess();
             this.report({ url, status, durationMs: this.clock.now() - started, requestId, attempt });
-            return { status, text, requestId };
+            return { status, body, requestId };
           }
           lastError = new TransportError('unparseable', invalid, attempt, requestId);
           failure = { reason: lastError.message, retryable: true, delayMs: backoffDelay(policy, attempt, this.random()) };
           breaker.recordFailure();
         } else {
-          const message = errorMessageOf(text);
+          const message = errorMessageOf(new TextDecoder().decode(body));
           lastError = new HttpStatusError(res.status, message, requestId, url, attempt);
           if (res.status === 429) {
             const delay = rateLimitedDelay(rate.resetEpochSeconds, this.clock.now(), backoffDelay(policy, attempt, this.random()), this.random());
@@ -155,7 +184,7 @@ export class HttpClient {
         throw new CancelledError();
       }
     }
-    throw lastError;
+    throw lastError ?? new TransportError('connection', 'no attempt made', 0);
   }
 
   private report(event: RequestEvent): void {

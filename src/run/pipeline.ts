@@ -14,7 +14,6 @@ import { stagingRoot } from '../lake/layout.js';
 import { Ledger } from '../lake/ledger.js';
 import { PartitionWriter, type UnitWriteResult } from '../lake/partition-writer.js';
 import { PageFormatError, parseBarsPage } from '../sources/page-parser.js';
-import type { BarColumns } from '../bars.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from '../net/errors.js';
 import type { TradingCalendar } from '../plan/calendar.js';
@@ -268,18 +267,19 @@ class UnitRunner {
       adjustment: this.options.adjustment,
     };
     const symbolIndex = new Map(unit.symbols.map((s, i) => [s, i]));
-    const write = this.writer.beginUnit(unit.symbols);
     await fs.mkdir(stagingDir, { recursive: true });
-    await this.fetchSlots(async () => {
-      // One set of parse buffers per unit: append copies each page into the unit's buffer.
-      let columns: BarColumns | undefined;
-      for await (const text of this.options.source.pages(request, this.internal.signal)) {
-        columns = parseBarsPage(text, symbolIndex, columns).columns;
-        write.append(columns);
-        if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
-      }
-    });
-    return this.commitSlots(() => write.commit(stagingDir));
+    const write = this.writer.beginUnit(unit.symbols);
+    try {
+      await this.fetchSlots(async () => {
+        for await (const page of this.options.source.pages(request, this.internal.signal)) {
+          write.append(parseBarsPage(page, symbolIndex, write.pageColumns).columns);
+          if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
+        }
+      });
+      return await this.commitSlots(() => write.commit(stagingDir));
+    } finally {
+      write.release();
+    }
   }
 
   private handleUnitError(error: unknown, unit: WorkUnit, worker: number, schedule: (unit: WorkUnit) => void): void {

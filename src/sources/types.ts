@@ -19,11 +19,12 @@ export interface BarRequest {
 }
 
 /**
- * A source yields the raw JSON text of each page, `{"bars": {SYM: [{t,o,h,l,c,v,n,vw}…]} | null, …}`.
- * Text, not objects: the lake parses it in DuckDB, so no JS object is built per bar on the hot path.
+ * A source yields the raw JSON bytes of each page, `{"bars": {SYM: [{t,o,h,l,c,v,n,vw}…]} | null, …}`.
+ * Bytes, not objects: the pipeline's page parser reads them straight into columns, so no string or
+ * JS object is built per page or per bar on the hot path.
  */
 export interface BarSource {
   readonly name: SourceName;
   readonly synthetic: boolean;
-  pages(request: BarRequest, signal: AbortSignal): AsyncIterable<string>;
+  pages(request: BarRequest, signal: AbortSignal): AsyncIterable<Uint8Array>;
 }

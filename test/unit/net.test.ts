@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../src/net/circuit-breaker.js';
-import { errorMessageOf } from '../../src/net/http.js';
+import { BodyBuffer, errorMessageOf } from '../../src/net/http.js';
 import { type Clock, RateBudget } from '../../src/net/rate-budget.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, rateLimitedDelay } from '../../src/net/retry.js';
 import { barsUrl, checkBarsPage } from '../../src/sources/alpaca/pages.js';
@@ -53,6 +53,22 @@ describe('rate budget', () => {
   });
 });
 
+describe('body buffer', () => {
+  const response = (chunks: Uint8Array[]): Response =>
+    new Response(new ReadableStream({ start: (c) => { for (const chunk of chunks) c.enqueue(chunk); c.close(); } }));
+
+  it('reads a body across chunks, grows past its first megabyte, and is reused by the next read', async () => {
+    const buffer = new BodyBuffer();
+    const big = Array.from({ length: 5 }, (_, i) => new Uint8Array(300_000).fill(65 + i));
+    const first = await buffer.read(response(big));
+    expect(first.length).toBe(1_500_000);
+    expect([first[0], first[299_999], first[300_000], first[1_499_999]]).toEqual([65, 65, 66, 69]);
+    const second = await buffer.read(response([new TextEncoder().encode('{"a":'), new TextEncoder().encode('1}')]));
+    expect(new TextDecoder().decode(second)).toBe('{"a":1}');
+    expect(second.buffer).toBe(first.buffer);
+  });
+});
+
 describe('circuit breaker', () => {
   it('opens after N consecutive failures; successes reset the count', () => {
     const b = new CircuitBreaker(3);
@@ -81,6 +97,8 @@ describe('Alpaca pages', () => {
     expect(checkBarsPage('{"bars":{},"next_page_token":null}\n')).toEqual({ ok: true, nextPageToken: null });
     expect(checkBarsPage('{"bars":{"A":[{"t":"2024').ok).toBe(false);
     expect(checkBarsPage('{"message":"x"}').ok).toBe(false);
+    expect(checkBarsPage(new TextEncoder().encode(' {"bars":null,"next_page_token":"t\u00e9"} '))).toEqual({ ok: true, nextPageToken: 'té' });
+    expect(checkBarsPage(new Uint8Array(0)).ok).toBe(false);
   });
   it('classifies provider errors by what the run must do', () => {
     const err = (status: number, message: string) => new HttpStatusError(status, message, 'r1', 'u', 1);

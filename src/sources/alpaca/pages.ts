@@ -23,18 +23,26 @@ const TOKEN_KEY = '"next_page_token"';
 
 export type PageCheck = { ok: true; nextPageToken: string | null } | { ok: false; reason: string };
 
+function isSpace(byte: number): boolean {
+  return byte === 32 || byte === 10 || byte === 13 || byte === 9;
+}
+
 /**
- * Find `next_page_token` without parsing the page (the page is parsed later, in DuckDB). The body must
- * be one complete JSON object holding a `bars` member; the token is searched from the end, where
+ * Find `next_page_token` without parsing the page (the pipeline parses it later). The body must be
+ * one complete JSON object holding a `bars` member; the token is searched from the end, where
  * Alpaca puts it, so this costs microseconds on a megabyte page.
  */
-export function checkBarsPage(text: string): PageCheck {
-  const body = text.trim();
-  if (!body.startsWith('{') || !body.endsWith('}')) return { ok: false, reason: 'body is not a complete JSON object (truncated?)' };
-  if (!body.includes('"bars"')) return { ok: false, reason: 'body has no "bars" member' };
-  const at = body.lastIndexOf(TOKEN_KEY);
-  if (at < 0) return { ok: false, reason: 'body has no next_page_token' };
-  const rest = body.slice(at + TOKEN_KEY.length);
+export function checkBarsPage(page: Uint8Array | string): PageCheck {
+  const bytes = typeof page === 'string' ? Buffer.from(page) : Buffer.from(page.buffer, page.byteOffset, page.byteLength);
+  let first = 0;
+  let last = bytes.length - 1;
+  while (first <= last && isSpace(bytes[first])) first++;
+  while (last >= first && isSpace(bytes[last])) last--;
+  if (first > last || bytes[first] !== 0x7b || bytes[last] !== 0x7d) return { ok: false, reason: 'body is not a complete JSON object (truncated?)' };
+  if (bytes.indexOf('"bars"', first) < 0) return { ok: false, reason: 'body has no "bars" member' };
+  const at = bytes.lastIndexOf(TOKEN_KEY, last);
+  if (at < first) return { ok: false, reason: 'body has no next_page_token' };
+  const rest = bytes.toString('utf8', at + TOKEN_KEY.length, last + 1);
   const m = /^\s*:\s*(null|"((?:[^"\\]|\\.)*)")/.exec(rest);
   if (!m) return { ok: false, reason: 'next_page_token is malformed' };
   if (m[1] === 'null') return { ok: true, nextPageToken: null };

@@ -1,10 +1,11 @@
 /**
  * Alpaca Market Data v2 bars through the multi-symbol endpoint. The hot path builds the request URL
- * and hands page text on unparsed: the SDK's lossless per-bar parse measured 5–7× slower than even
- * JSON.parse, and the lake parses pages in DuckDB anyway. Rate budget and retries come from `net`.
+ * and hands the page bytes on unparsed: the SDK's lossless per-bar parse measured 5–7× slower than
+ * even JSON.parse, and the pipeline's page parser reads the bytes straight into columns. Rate budget
+ * and retries come from `net`.
  */
 import { HttpStatusError } from '../../net/errors.js';
-import type { HttpClient } from '../../net/http.js';
+import { BodyBuffer, type HttpClient } from '../../net/http.js';
 import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../errors.js';
 import type { BarRequest, BarSource } from '../types.js';
 import { barsUrl, checkBarsPage } from './pages.js';
@@ -50,19 +51,22 @@ export class AlpacaSource implements BarSource {
 
   constructor(private readonly http: HttpClient, private readonly dataUrl: string) {}
 
-  async *pages(request: BarRequest, signal: AbortSignal): AsyncIterable<string> {
+  async *pages(request: BarRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
     let token: string | undefined;
     const seen = new Set<string>();
+    // Each page is parsed before the next is requested, so one buffer serves the whole request.
+    const buffer = new BodyBuffer();
     do {
       const url = barsUrl(this.dataUrl, request, token);
       // The transport's check of the body also yields the page token: each page is checked once.
       let nextPageToken: string | null = null;
-      let text: string;
+      let body: Uint8Array;
       try {
-        ({ text } = await this.http.get(url, {
+        ({ body } = await this.http.get(url, {
           signal,
-          validate: (body) => {
-            const check = checkBarsPage(body);
+          buffer,
+          validate: (received) => {
+            const check = checkBarsPage(received);
             if (!check.ok) return check.reason;
             nextPageToken = check.nextPageToken;
             return undefined;
@@ -71,7 +75,7 @@ export class AlpacaSource implements BarSource {
       } catch (error) {
         throw classifyAlpacaError(error, request.symbols);
       }
-      yield text;
+      yield body;
       token = nextPageToken ?? undefined;
       // A provider that hands out the same token twice would loop forever.
       if (token !== undefined) {

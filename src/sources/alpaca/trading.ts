@@ -32,7 +32,7 @@ function routedFetch(http: HttpClient, signal: AbortSignal): typeof fetch {
   return async (input) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
     const response = await http.get(url, { signal });
-    return new Response(response.text, { status: response.status, headers: { 'content-type': 'application/json' } });
+    return new Response(response.body, { status: response.status, headers: { 'content-type': 'application/json' } });
   };
 }
 
