@@ -201,8 +201,11 @@ export async function runIngestCommand(entries: readonly SymbolEntry[], origin: 
       }
     };
     prepare = async () => {
-      const providerCalendar = await optional('Alpaca calendar', () => loadAlpacaCalendar(http, tradingUrl, creds, storage, ctx.signal));
-      const assets = await optional('Alpaca asset list', () => loadAlpacaAssets(http, tradingUrl, creds, storage, ctx.signal));
+      // Both are needed before planning: ask for them at once.
+      const [providerCalendar, assets] = await Promise.all([
+        optional('Alpaca calendar', () => loadAlpacaCalendar(http, tradingUrl, creds, storage, ctx.signal)),
+        optional('Alpaca asset list', () => loadAlpacaAssets(http, tradingUrl, creds, storage, ctx.signal)),
+      ]);
       if (!assets) return { calendar: providerCalendar };
       return {
         calendar: providerCalendar,

@@ -52,18 +52,21 @@ export function isoFromParts(year: number, month: number, day: number): IsoDate 
   return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
 
+/** [first, end) local dates of daylight time per year; a run converts thousands of sessions. */
+const dstBounds = new Map<number, readonly [IsoDate, IsoDate]>();
+
+function dstBoundsOf(year: number): readonly [IsoDate, IsoDate] {
+  let bounds = dstBounds.get(year);
+  if (!bounds) {
+    bounds = year >= 2007 ? [nthWeekday(year, 3, 0, 2), nthWeekday(year, 11, 0, 1)] : [nthWeekday(year, 4, 0, 1), nthWeekday(year, 10, 0, -1)];
+    dstBounds.set(year, bounds);
+  }
+  return bounds;
+}
+
 /** Is New York on daylight time at this local date (a whole-day approximation, exact except 00:00–02:00 on switch days)? */
 function isDstDate(date: IsoDate): boolean {
-  const year = +date.slice(0, 4);
-  let start: IsoDate;
-  let end: IsoDate;
-  if (year >= 2007) {
-    start = nthWeekday(year, 3, 0, 2);
-    end = nthWeekday(year, 11, 0, 1);
-  } else {
-    start = nthWeekday(year, 4, 0, 1);
-    end = nthWeekday(year, 10, 0, -1);
-  }
+  const [start, end] = dstBoundsOf(+date.slice(0, 4));
   return date >= start && date < end;
 }
 

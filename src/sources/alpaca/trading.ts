@@ -91,9 +91,12 @@ export async function loadAlpacaAssets(http: HttpClient, tradingUrl: string, cre
     const api = new trading.AssetsApi(configuration(http, tradingUrl, credentials, signal));
     const assets: Record<string, AssetStatus> = {};
     try {
-      for (const status of ['inactive', 'active'] as const) {
-        for (const a of await api.getV2Assets({ status, assetClass: 'us_equity' })) assets[a.symbol] = status;
-      }
+      const statuses = ['inactive', 'active'] as const;
+      const lists = await Promise.all(statuses.map((status) => api.getV2Assets({ status, assetClass: 'us_equity' })));
+      // Active last: a symbol listed under both (a ticker reused by a new listing) is active.
+      statuses.forEach((status, i) => {
+        for (const a of lists[i]) assets[a.symbol] = status;
+      });
     } catch (error) {
       throw classifyAlpacaError(unwrap(error), []);
     }
