@@ -1,8 +1,8 @@
 /**
- * Loads a unit's parsed pages into DuckDB and merges them into the lake, one partition file at a
- * time: stored rows whose timestamp is not in the batch, plus the batch, sorted, written to a temp
- * file in the staging area and renamed over `data.parquet`. Partitions the batch does not touch are
- * never rewritten; readers always see the old file or the new one.
+ * Buffers a unit's parsed pages and merges them into the lake, one partition file at a time: stored
+ * rows whose timestamp is not in the batch, plus the batch, sorted, written by DuckDB to a temp file
+ * in the staging area and renamed over `data.parquet`. Partitions the batch does not touch are never
+ * rewritten; readers always see the old file or the new one.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
