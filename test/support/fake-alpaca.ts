@@ -123,7 +123,7 @@ export class FakeAlpaca {
 
   async start(): Promise<this> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 2_000;
+    this.server.keepAliveTimeout = 10_000;
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return this;
   }
