@@ -60,7 +60,10 @@ export interface RunPreparation {
   active?: readonly string[];
 }
 
-/** Units merging into the lake at once: DuckDB already uses every core for each merge. */
+/**
+ * Units that may be merging into the lake while `threads` others fetch (the writer itself runs two
+ * DuckDB writes at once): this bounds the units, and so the buffers, in flight.
+ */
 const COMMIT_CONCURRENCY = 2;
 
 /** A page that passed the transport's checks but does not parse gets the unit re-fetched this many times. */
@@ -163,7 +166,6 @@ class UnitRunner {
   private readonly symbols = new Map<string, SymbolState>();
   private readonly freeWorkers: number[] = [];
   private readonly fetchSlots: LimitFunction;
-  private readonly commitSlots = pLimit(COMMIT_CONCURRENCY);
   private readonly internal = new AbortController();
   private aborted: RunSummary['aborted'];
   private bars = 0;
@@ -273,10 +275,10 @@ class UnitRunner {
       await this.fetchSlots(async () => {
         for await (const page of this.options.source.pages(request, this.internal.signal)) {
           write.append(parseBarsPage(page, symbolIndex, write.pageColumns).columns);
-          if (write.wantsFlush) await this.commitSlots(() => write.flushCompleted(stagingDir));
+          if (write.wantsFlush) await write.flushCompleted(stagingDir);
         }
       });
-      return await this.commitSlots(() => write.commit(stagingDir));
+      return await write.commit(stagingDir);
     } finally {
       write.release();
     }
