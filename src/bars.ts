@@ -1,6 +1,6 @@
 /**
- * A batch of bars as columns: what sources produce from a page and what the lake appends to DuckDB.
- * Float64Array throughout, so a column reaches DuckDB as one memory copy.
+ * A batch of bars as columns: what the page parser produces and what the lake buffers and writes.
+ * Float64Array throughout: one flat array per column, which the writer hands to DuckDB by memory copies.
  */
 
 /** Times are UTC microseconds; symbols are indexes into the request's symbol list. */

@@ -15,7 +15,7 @@ import { type PartitionKey, partitionFile, partitionLabel, sqlIdent, sqlString }
 import { type PendingPartition, PendingPartitions, partitionSegment } from './pending-partitions.js';
 import { type RowSegment, UnitRowsFunction } from './unit-rows.js';
 
-export const LAKE_COLUMNS = ['timestamp', 'open', 'high', 'low', 'close', 'vwap', 'volume', 'trade_count'] as const;
+const LAKE_COLUMNS = ['timestamp', 'open', 'high', 'low', 'close', 'vwap', 'volume', 'trade_count'] as const;
 const COLUMN_LIST = LAKE_COLUMNS.map(sqlIdent).join(', ');
 /** Rows a unit buffers before merging its completed partitions: bounds memory per unit in flight. */
 const FLUSH_ROWS = 50_000;
@@ -55,7 +55,7 @@ export interface UnitWriteResult {
 }
 
 /** A partition to write: where it goes and its rows, strictly increasing in time. */
-export interface PartitionToWrite {
+interface PartitionToWrite {
   key: PartitionKey;
   rows: RowSegment;
 }

@@ -1,4 +1,4 @@
-/** Pure helpers for Alpaca's bars endpoint: request URLs and page-token extraction from raw text. */
+/** Pure helpers for Alpaca's bars endpoint: request URLs and page-token extraction from the raw page bytes. */
 import type { BarRequest } from '../types.js';
 
 export const PAGE_LIMIT = 10_000;
