@@ -86,4 +86,24 @@ describe('partition writer', () => {
       expect(got.map(([t]) => t)).toEqual([...got.map(([t]) => t)].sort((a, b) => a - b));
     }
   });
+
+  it('streams many partitions across chunk boundaries exactly (bulk path, 40 months × 97 rows)', async () => {
+    const staging = fs.mkdtempSync(path.join(storage, 'stage-'));
+    const unit = writer.beginUnit(['DDD']);
+    const rows: [number, number, number][] = [];
+    // 97 rows a month: segments end mid-chunk, so chunks of 2,048 rows span many partitions.
+    for (let m = 0; m < 40; m++) for (let r = 0; r < 97; r++) rows.push([0, Math.round((m * 30.44 + r * 0.2) * 24 * 60), m * 1000 + r]);
+    unit.append(page(rows));
+    const result = await unit.commit(staging);
+    expect(result.rows).toBe(40 * 97);
+    const c = await duck.connect();
+    try {
+      const glob = path.join(storage, 'equities_1min', 'symbol=DDD', '**', '*.parquet');
+      // Files in path order, rows in file order: equal to what was sent only if each file is sorted.
+      const got = (await c.runAndReadAll(`SELECT close FROM read_parquet('${glob}', filename = true, file_row_number = true) ORDER BY filename, file_row_number`)).getRows();
+      expect(got.map(([close]) => Number(close))).toEqual(rows.map(([, , close]) => close));
+    } finally {
+      c.closeSync();
+    }
+  });
 });
