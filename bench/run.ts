@@ -118,6 +118,8 @@ async function throughputAndRerun(): Promise<void> {
     row('throughput', `pipeline (100 symbols × 3 months 1Min, ${(bars / 1e6).toFixed(2)} M bars, CLI wall time)`, `${(pipeRate / 1e6).toFixed(3)} M bars/s`);
     row('throughput', 'baseline: same pages, 8 in flight, JSON.parse only (own process)', `${(baseRate / 1e6).toFixed(3)} M bars/s`);
     row('throughput', 'ratio pipeline ÷ baseline', (pipeRate / baseRate).toFixed(2), '≥ 1.0', pipeRate / baseRate);
+    row('throughput', 'stretch: ratio pipeline ÷ baseline', (pipeRate / baseRate).toFixed(2), '≥ 1.5', pipeRate / baseRate);
+    row('throughput', 'stretch: pipeline, M bars/s (the top plan delivers up to 1.67)', (pipeRate / 1e6).toFixed(3), '≥ 1.67', pipeRate / 1e6);
     row('rerun', 'same range into the full lake (merge path)', `${(rerunRate / 1e6).toFixed(3)} M bars/s (${(rerunRate / baseRate).toFixed(2)} × baseline)`);
     results.memory = { throughput_peak_rss_mb: Math.max(...pipeline.map((r) => r.peakRssMb)) };
   });
