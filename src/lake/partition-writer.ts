@@ -23,8 +23,8 @@ const FLUSH_ROWS = 50_000;
 const UNIT_CAPACITY = 65_536;
 
 /**
- * A unit's buffers, reused by the next unit: allocating megabytes of typed arrays per unit made V8
- * run a full collection every ~100 ms (it counts them as external memory against a small heap).
+ * A unit's buffers, reused by the next unit: they are megabytes of typed arrays, and allocating
+ * them per unit added to the garbage collector's work for nothing.
  */
 class UnitBuffers {
   columns = allocateBarColumns(UNIT_CAPACITY);

@@ -39,8 +39,8 @@ export interface HttpClientOptions {
 
 /**
  * A body buffer a caller reuses across its requests. Reading each megabyte page into a fresh
- * ArrayBuffer made V8 count it as external memory and run ~4× as many full collections; a reused
- * buffer keeps allocation flat. The body returned is a view into it, valid until its next use.
+ * ArrayBuffer made V8 run far more full collections (121 instead of 69 in a 4.8 M-bar run); a
+ * reused buffer keeps allocation flat. The body returned is a view into it, valid until its next use.
  */
 export class BodyBuffer {
   bytes = new Uint8Array(1 << 20);

@@ -61,8 +61,8 @@ export interface RunPreparation {
 }
 
 /**
- * Units that may be merging into the lake while `threads` others fetch (the writer itself runs two
- * DuckDB writes at once): this bounds the units, and so the buffers, in flight.
+ * Units that may be merging into the lake while `threads` others fetch (the writer limits its own
+ * DuckDB writes): this bounds the units, and so the buffers, in flight.
  */
 const COMMIT_CONCURRENCY = 2;
 
