@@ -17,17 +17,23 @@ function columns(rows: [number, string, number][]): BarColumns {
   return c;
 }
 
+/** Rows appended to a fresh tracker, as a unit appends a page. */
+function track(rows: [number, string, number][]): { c: BarColumns; ids: Int32Array; pending: PendingPartitions } {
+  const c = columns(rows);
+  const ids = new Int32Array(rows.length);
+  const pending = new PendingPartitions();
+  pending.add(c, 0, rows.length, ids);
+  return { c, ids, pending };
+}
+
 describe('pending partitions', () => {
   it('tracks each (symbol, UTC month) with its rows, span and order, and keeps the last row’s open', () => {
-    const c = columns([
+    const { c, ids, pending } = track([
       [0, '2024-01-31T20:59:00Z', 1],
       [0, '2024-02-01T14:30:00Z', 2],
       [0, '2024-02-01T14:31:00Z', 3],
       [1, '2024-01-02T14:30:00Z', 4],
     ]);
-    const ids = new Int32Array(4);
-    const pending = new PendingPartitions();
-    pending.add(c, 0, 4, ids);
     const all = pending.all().map((p) => [p.symbolIndex, p.year, p.month, p.rows, p.ordered, p.firstRow, p.lastRow]);
     expect(all).toEqual([
       [0, 2024, 1, 1, true, 0, 0],
@@ -42,36 +48,29 @@ describe('pending partitions', () => {
   });
 
   it('months are UTC: 23:59 New York on 31 January is February', () => {
-    const pending = new PendingPartitions();
-    pending.add(columns([[0, '2024-02-01T04:59:00Z', 1]]), 0, 1, new Int32Array(1));
+    const { pending } = track([[0, '2024-02-01T04:59:00Z', 1]]);
     const [p] = pending.all();
     expect([p.year, p.month, p.startUs, p.endUs]).toEqual([2024, 2, us('2024-02-01T00:00:00Z'), us('2024-03-01T00:00:00Z')]);
   });
 
   it('uses rows in place when they arrived in order, side by side', () => {
-    const c = columns([
+    const { c, ids, pending } = track([
       [0, '2024-01-02T14:30:00Z', 1],
       [0, '2024-01-02T14:31:00Z', 2],
     ]);
-    const ids = new Int32Array(2);
-    const pending = new PendingPartitions();
-    pending.add(c, 0, 2, ids);
     const segment = partitionSegment(c, ids, pending.all()[0]);
     expect(segment.columns).toBe(c);
     expect([segment.from, segment.to]).toEqual([0, 2]);
   });
 
   it('gathers interleaved rows, sorts them by time, and keeps the last row received for a timestamp', () => {
-    const c = columns([
+    const { c, ids, pending } = track([
       [0, '2024-01-02T14:32:00Z', 1],
       [1, '2024-01-02T14:30:00Z', 2],
       [0, '2024-01-02T14:30:00Z', 3],
       [0, '2024-01-02T14:32:00Z', 4],
       [0, '2024-01-02T14:31:00Z', 5],
     ]);
-    const ids = new Int32Array(5);
-    const pending = new PendingPartitions();
-    pending.add(c, 0, 5, ids);
     const first = pending.all().find((p) => p.symbolIndex === 0)!;
     expect(first.ordered).toBe(false);
     const segment = partitionSegment(c, ids, first);
