@@ -1,34 +1,21 @@
 /** The `ingest` command line: parse, dispatch, and turn every failure into a one-line error and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, UsageError } from '../errors.js';
-import { normalizeSymbol } from '../universe/symbols.js';
-import { type LakeFlags, runQueryCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
-import { CredentialsError, PlanRestrictionError } from '../sources/errors.js';
-import { argumentList, indexNameFromFile, readCsvList, readTextList } from '../universe/lists.js';
-import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
-import { processOutput } from './render.js';
+import { SETTING_NAMES, SOURCE_DEFINITIONS, TIMEFRAME_HELP } from '../index.js';
 import { runConfigCommand } from './config-command.js';
-import { SETTING_NAMES } from '../config/settings.js';
-
-const EXIT_CODES_HELP = `
-Exit codes:
-  0    every unit succeeded (symbols without data are warnings)
-  1    some units failed or were not attempted; everything else is committed
-  2    usage, input or settings error; nothing was fetched or written
-  3    the run could not proceed (credentials rejected or missing, plan restriction,
-       storage not writable, another ingest holds the lake)
-  130  interrupted (SIGINT); committed data is kept, rerun to complete
-  143  terminated (SIGTERM); committed data is kept, rerun to complete`;
+import { EXIT_CODES_HELP, ExitCode, exitCodeForError } from './exit-codes.js';
+import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
+import { type LakeFlags, runQueryCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
+import { type Output, processOutput } from './render.js';
 
 function addIngestOptions(cmd: Command): Command {
   return cmd
     .addHelpText('after', EXIT_CODES_HELP)
-    .option('--timeframe <tf>', 'bar timeframe: 1Min…59Min, 1Hour…23Hour, 1Day, 1Week, 1Month (settings: timeframe)')
+    .option('--timeframe <tf>', `bar timeframe: ${TIMEFRAME_HELP} (settings: timeframe)`)
     .option('--start <date>', 'first New York trading date, YYYY-MM-DD (default: resume from the lake, new symbols from settings start)')
     .option('--end <date>', 'last New York trading date, inclusive (default: now − 16 min)')
-    .option('--feed <feed>', 'sip | iex | otc | boats (settings: feed)')
-    .option('--adjustment <adj>', 'raw | split | dividend | spin-off | all (settings: adjustment)')
-    .addOption(new Option('--source <name>', 'data source').choices(['alpaca', 'synthetic']).default('alpaca'))
+    .option('--feed <feed>', 'where the source has feeds, e.g. alpaca: sip | iex | otc | boats (settings: feed)')
+    .option('--adjustment <adj>', 'where the source has adjustments, e.g. alpaca: raw | split | dividend | spin-off | all (settings: adjustment)')
+    .addOption(new Option('--source <name>', 'data source').choices(SOURCE_DEFINITIONS.map((d) => d.name)).default('alpaca'))
     .option('--out <dir>', 'storage directory (settings: local_storage_dir, default ./data)')
     .option('--dataset <name>', 'dataset directory name (default equities_<timeframe>)')
     .option('--config <path>', 'settings file (default ./settings.ini)')
@@ -42,13 +29,22 @@ function addIngestOptions(cmd: Command): Command {
     .option('--refetch', 'fetch the whole range even where the lake already has it')
     .option('--index-name <name>', 'record index membership in metadata/indices/<name>.csv')
     .option('--skip-invalid', 'skip invalid symbols with a warning instead of stopping')
+    .option('--dry-run', 'print the plan (symbols current, units, requests, bars, time at the rate limit); fetch and write nothing')
     .option('--no-progress', 'plain log lines even on a terminal')
     .option('--json', 'print one machine-readable summary object on stdout')
     .option('--quiet', 'print only errors and the summary')
     .option('--verbose', 'log every request and unit start');
 }
 
-export async function main(argv: string[], ctx: Partial<CommandContext> = {}): Promise<number> {
+export interface MainContext {
+  env?: Readonly<Record<string, string | undefined>>;
+  io?: Output;
+  stdoutIsTty?: boolean;
+  /** Shown by --version. */
+  version?: string;
+}
+
+export async function main(argv: string[], ctx: MainContext = {}): Promise<number> {
   const controller = new AbortController();
   let signalExit: number | undefined;
   const onSignal = (name: 'SIGINT' | 'SIGTERM') => () => {
@@ -67,7 +63,7 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
     io: ctx.io ?? processOutput,
     stdoutIsTty: ctx.stdoutIsTty ?? Boolean(process.stdout.isTTY),
     signal: controller.signal,
-    now: ctx.now ?? Date.now,
+    interruptedWith: () => signalExit,
   };
   let exitCode: number = ExitCode.ok;
   const program = new Command('ingest')
@@ -76,20 +72,21 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
     .configureOutput({ writeErr: (s) => context.io.err(s.trimEnd()), writeOut: (s) => context.io.out(s.trimEnd()) })
     .addHelpText('after', EXIT_CODES_HELP)
     .showSuggestionAfterError();
+  if (ctx.version) program.version(ctx.version, '-V, --version', 'print the version');
 
   addIngestOptions(program.command('csv <file>').description('ingest the symbols of a CSV file (column Symbol or Ticker, or --column)'))
     .option('--column <name>', 'the CSV column holding the symbols')
     .action(async (file: string, flags: IngestFlags & { column?: string }) => {
-      exitCode = await runIngestCommand(readCsvList(file, flags.column), file, flags, indexNameFromFile(file), context);
+      exitCode = await runIngestCommand({ kind: 'csv', file, column: flags.column }, flags, context);
     });
   addIngestOptions(program.command('file <file>').description('ingest the symbols of a text file (one per line, # comments)')).action(
     async (file: string, flags: IngestFlags) => {
-      exitCode = await runIngestCommand(readTextList(file), file, flags, indexNameFromFile(file), context);
+      exitCode = await runIngestCommand({ kind: 'file', file }, flags, context);
     },
   );
   addIngestOptions(program.command('symbols <symbols...>').description('ingest the symbols given as arguments')).action(
     async (symbols: string[], flags: IngestFlags) => {
-      exitCode = await runIngestCommand(argumentList(symbols), 'arguments', flags, undefined, context);
+      exitCode = await runIngestCommand({ kind: 'symbols', symbols }, flags, context);
     },
   );
   program
@@ -108,15 +105,15 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
       .option('--config <path>', 'settings file (default ./settings.ini)')
       .option('--dataset <name>', 'only this dataset')
       .option('--json', 'print JSON');
-  lakeOptions(program.command('status').description('what the lake holds: per dataset symbols, rows, range, partitions, size, failures and gaps (read-only)'))
+  lakeOptions(program.command('status').description('what the lake holds: per dataset totals, then every symbol (first and last bar, bars, partitions, last outcome); read-only'))
     .option('--symbol <sym>', 'only this symbol, with its covered ranges')
     .action(async (flags: LakeFlags) => {
-      exitCode = await runStatusCommand({ ...flags, symbol: lakeSymbol(flags.symbol) }, context);
+      exitCode = await runStatusCommand(flags, context);
     });
   lakeOptions(program.command('verify').description('check the lake: readable files, layout, partitions, duplicates, order, OHLC, ledger, missing sessions; exit 1 on defects'))
     .option('--symbol <sym>', 'only this symbol')
     .action(async (flags: LakeFlags) => {
-      exitCode = await runVerifyCommand({ ...flags, symbol: lakeSymbol(flags.symbol) }, context);
+      exitCode = await runVerifyCommand(flags, context);
     });
   program
     .command('query <sql>')
@@ -131,7 +128,7 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    exitCode = exitCodeFor(error, context);
+    exitCode = reportError(error, context);
   } finally {
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
@@ -139,31 +136,21 @@ export async function main(argv: string[], ctx: Partial<CommandContext> = {}): P
   return signalExit ?? exitCode;
 }
 
-function lakeSymbol(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  const verdict = normalizeSymbol(raw);
-  if (!verdict.ok) throw new UsageError(`--symbol ${JSON.stringify(raw)} is invalid: ${verdict.reason}`);
-  return verdict.symbol;
-}
-
 /** Map anything thrown to one line on stderr and an exit code. No stack traces for user-caused errors. */
-function exitCodeFor(error: unknown, ctx: CommandContext): number {
+function reportError(error: unknown, ctx: CommandContext): number {
   if (error instanceof CommanderError) {
     // --help and --version succeed; help shown because no command was given is a usage error.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
     return ExitCode.usage; // commander already printed its message
   }
-  const withCode = error as { exitCode?: number; message?: string };
-  if (typeof withCode?.exitCode === 'number' && typeof withCode.message === 'string') {
-    ctx.io.err(`error: ${withCode.message}`);
-    return withCode.exitCode;
-  }
-  if (error instanceof CredentialsError || error instanceof PlanRestrictionError) {
-    ctx.io.err(`error: ${error.message}`);
-    return ExitCode.cannotProceed;
-  }
   const message = error instanceof Error ? error.message : String(error);
+  const known = exitCodeForError(error);
+  if (known !== undefined) {
+    const hint = (error as { hint?: string }).hint;
+    ctx.io.err(`error: ${message}${hint ? ` — hint: ${hint}` : ''}`);
+    return known;
+  }
   ctx.io.err(`error: ${message.split('\n')[0]}`);
-  if (process.env.DATA_ENGINE_DEBUG && error instanceof Error && error.stack) ctx.io.err(error.stack);
+  if (ctx.env.DATA_ENGINE_DEBUG && error instanceof Error && error.stack) ctx.io.err(error.stack);
   return ExitCode.partialFailure;
 }

@@ -1,13 +1,13 @@
 /**
- * Terminal output. On a TTY: a progress bar and a coloured summary. Otherwise (cron) or with
- * --no-progress: plain lines without any escape codes, one per finished unit, and a progress line at
- * most every 10 s. --quiet keeps only errors and the summary; --json prints one summary object.
+ * Terminal output, rendered from the pipeline's events. On a TTY: a progress bar and a coloured
+ * summary. Otherwise (cron) or with --no-progress: plain lines without any escape codes, one per
+ * finished unit, and a progress line at most every 10 s. --quiet keeps only errors and the summary;
+ * --json prints one summary object.
  */
 import cliProgress from 'cli-progress';
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { RunEvent, RunSummary } from '../run/events.js';
-import type { WorkUnit } from '../plan/planner.js';
-import { nyDateOf } from '../plan/time.js';
+import { type IngestionPipeline, type IngestResult, nyDateOf, type PlanReport, type ProgressEvent, type WorkUnit } from '../index.js';
+import { estimateProgress, formatDuration } from './eta.js';
 
 export type OutputMode = 'tty' | 'plain' | 'quiet' | 'json';
 
@@ -22,15 +22,7 @@ export const processOutput: Output = {
 };
 
 const PROGRESS_INTERVAL_MS = 10_000;
-
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '?';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
+const BAR_STEPS = 1000;
 
 const num = (n: number): string => n.toLocaleString('en-US');
 
@@ -39,35 +31,78 @@ export function describeUnit(unit: WorkUnit): string {
   return `${names} ${nyDateOf(unit.start)}..${nyDateOf(unit.end - 1)}`;
 }
 
+export function describePlan(plan: PlanReport): string[] {
+  const lines = [
+    `plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`,
+    `  ${num(plan.units)} units of work, ≤ ${num(plan.estimatedRequests)} requests, ≤ ${num(plan.estimatedBars)} bars`,
+  ];
+  if (plan.rateLimitPerMinute !== undefined) {
+    lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min the requests take at most ${formatDuration(plan.estimatedRequestTimeMs)}`);
+  } else {
+    lines.push('  the source makes no requests: time is local work only');
+  }
+  return lines;
+}
+
 export class Renderer {
   private readonly chalk: ChalkInstance;
   private bar: cliProgress.SingleBar | undefined;
-  private totalSymbols = 0;
-  private doneSymbols = 0;
-  private bars = 0;
+  private ticker: NodeJS.Timeout | undefined;
+  private latest: ProgressEvent | undefined;
   private started = Date.now();
-  private lastProgress = Date.now();
+  private lastProgressLine = Date.now();
 
   constructor(private readonly mode: OutputMode, private readonly io: Output, private readonly verbose: boolean) {
     this.chalk = new Chalk({ level: mode === 'tty' ? 1 : 0 });
   }
 
+  /** Render everything the pipeline reports; returns a function that stops listening. */
+  attach(pipeline: IngestionPipeline): () => void {
+    const off = [
+      pipeline.on('warning', (e) => this.notice('warning', e.message)),
+      pipeline.on('info', (e) => this.notice('info', e.message)),
+      pipeline.on('planned', (plan) => this.planned(plan)),
+      pipeline.on('unit', (e) => {
+        if (e.phase === 'started' && this.verbose) this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} started`);
+        if (e.phase === 'finished' && this.mode !== 'tty') {
+          this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} ok: ${num(e.rows)} bars, ${num(e.partitions)} partitions, ${formatDuration(e.durationMs)}`);
+        }
+        if (e.phase === 'failed') this.problem(`${this.stamp()}${this.chalk.red('failed:')} [w${e.worker}] ${describeUnit(e.unit)}: ${e.reason ?? 'unknown reason'}`);
+      }),
+      pipeline.on('symbol', (e) => {
+        if (e.outcome === 'no_data') this.log(`${this.stamp()}[w${e.worker}] ${e.symbol}: no data in the requested range`);
+      }),
+      pipeline.on('progress', (p) => this.progress(p)),
+      pipeline.on('request', (r) => {
+        if (r.failure) {
+          // Every failed request is logged with its request id; a retried one is a warning that
+          // --quiet and --json leave out.
+          const line = `${this.stamp()}[request] ${r.failure.reason}${r.failure.willRetry ? `; retrying in ${formatDuration(r.failure.delayMs)}` : ''}`;
+          if (!r.failure.willRetry || (this.mode !== 'quiet' && this.mode !== 'json')) this.problem(line);
+        } else if (this.verbose) {
+          this.log(`${this.stamp()}[request] ${r.status} ${r.durationMs} ms${r.requestId ? ` id ${r.requestId}` : ''}`);
+        }
+      }),
+    ];
+    return () => off.forEach((f) => f());
+  }
+
   /** A line for the log (stdout), suppressed in quiet and json modes. */
   private log(line: string): void {
     if (this.mode === 'quiet' || this.mode === 'json') return;
-    if (this.bar) this.bar.stop();
-    this.io.out(line);
-    if (this.bar) this.restartBar();
+    this.withBarHidden(() => this.io.out(line));
   }
 
   private problem(line: string): void {
-    if (this.bar) this.bar.stop();
-    this.io.err(line);
-    if (this.bar) this.restartBar();
+    this.withBarHidden(() => this.io.err(line));
   }
 
-  private restartBar(): void {
-    this.bar?.start(this.totalSymbols, this.doneSymbols, { bars: num(this.bars) });
+  private withBarHidden(write: () => void): void {
+    if (!this.bar) return write();
+    this.bar.stop();
+    write();
+    this.bar.start(BAR_STEPS, 0, this.barPayload());
+    this.redrawBar();
   }
 
   private stamp(): string {
@@ -79,94 +114,86 @@ export class Renderer {
     else this.log(`${this.stamp()}${message}`);
   }
 
-  handle(event: RunEvent): void {
-    switch (event.type) {
-      case 'planned': {
-        this.totalSymbols = event.symbols;
-        this.doneSymbols = event.upToDate;
-        this.started = Date.now();
-        this.log(`${this.stamp()}plan: ${num(event.symbols)} symbols, ${num(event.upToDate)} already up to date, ${num(event.units)} units of work (≤ ${num(event.estimatedBars)} bars)`);
-        if (this.mode === 'tty' && event.units > 0) {
-          this.bar = new cliProgress.SingleBar(
-            { format: 'symbols {value}/{total} |{bar}| {percentage}% | {bars} bars | {duration_formatted} elapsed | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50, clearOnComplete: true, stream: process.stdout },
-            cliProgress.Presets.shades_classic,
-          );
-          this.restartBar();
-        }
-        return;
-      }
-      case 'unit-started':
-        if (this.verbose) this.log(`${this.stamp()}[w${event.worker}] ${describeUnit(event.unit)} started`);
-        return;
-      case 'unit-finished':
-        this.bars += event.rows;
-        if (this.mode !== 'tty') this.log(`${this.stamp()}[w${event.worker}] ${describeUnit(event.unit)} ok: ${num(event.rows)} bars, ${num(event.partitions)} partitions, ${formatDuration(event.durationMs)}`);
-        this.bar?.update(this.doneSymbols, { bars: num(this.bars) });
-        return;
-      case 'unit-failed':
-        this.problem(`${this.stamp()}${this.chalk.red('failed:')} [w${event.worker}] ${describeUnit(event.unit)}: ${event.reason}`);
-        return;
-      case 'symbol-finished':
-        this.doneSymbols += 1;
-        if (event.outcome === 'no_data') this.log(`${this.stamp()}[w${event.worker}] ${event.symbol}: no data in the requested range`);
-        this.bar?.update(this.doneSymbols, { bars: num(this.bars) });
-        this.maybeProgressLine();
-        return;
-      case 'request': {
-        const r = event.request;
-        if (r.failure) {
-          // Every failed request is logged with its request id; a retried one is a warning that
-          // --quiet and --json leave out.
-          const line = `${this.stamp()}[request] ${r.failure.reason}${r.failure.willRetry ? `; retrying in ${formatDuration(r.failure.delayMs)}` : ''}`;
-          if (!r.failure.willRetry || (this.mode !== 'quiet' && this.mode !== 'json')) this.problem(line);
-        } else if (this.verbose) {
-          this.log(`${this.stamp()}[request] ${r.status} ${r.durationMs} ms${r.requestId ? ` id ${r.requestId}` : ''}`);
-        }
-        return;
-      }
-      case 'notice':
-        this.notice(event.level, event.message);
-        return;
+  /** The plan of a --dry-run: printed whatever the mode (as JSON with --json). */
+  dryRun(plan: PlanReport): void {
+    if (this.mode === 'json') this.io.out(JSON.stringify({ ...plan, work: plan.work.map((u) => ({ ...u, start: new Date(u.start).toISOString(), end: new Date(u.end).toISOString() })) }));
+    else for (const line of describePlan(plan)) this.io.out(line);
+  }
+
+  private planned(plan: PlanReport): void {
+    this.started = Date.now();
+    this.lastProgressLine = this.started;
+    for (const line of describePlan(plan)) this.log(`${this.stamp()}${line}`);
+    if (this.mode === 'tty' && plan.units > 0) {
+      this.bar = new cliProgress.SingleBar(
+        { format: '|{bar}| {pct} | {symbols} symbols | {bars} bars | {elapsed} elapsed | ETA {eta}', hideCursor: true, clearOnComplete: true, stream: process.stdout },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(BAR_STEPS, 0, this.barPayload());
+      // Elapsed time and ETA move every second even while no page arrives.
+      this.ticker = setInterval(() => this.redrawBar(), 1000);
+      this.ticker.unref();
     }
   }
 
-  private maybeProgressLine(): void {
-    if (this.mode !== 'plain') return;
-    const now = Date.now();
-    if (now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
-    this.lastProgress = now;
-    const fraction = this.totalSymbols ? this.doneSymbols / this.totalSymbols : 1;
-    const elapsed = now - this.started;
-    const eta = fraction > 0 ? (elapsed / fraction) * (1 - fraction) : NaN;
-    this.log(`${this.stamp()}progress ${Math.floor(fraction * 100)}% (${num(this.doneSymbols)}/${num(this.totalSymbols)} symbols), ${num(this.bars)} bars, elapsed ${formatDuration(elapsed)}, ETA ${formatDuration(eta)}`);
+  private barPayload(): Record<string, string> {
+    const elapsed = Date.now() - this.started;
+    const p = this.latest;
+    const estimate = p ? estimateProgress({ ...p, elapsedMs: elapsed }) : undefined;
+    return {
+      pct: `${((estimate?.fraction ?? 0) * 100).toFixed(1)}%`,
+      symbols: p ? `${num(p.symbolsDone)}/${num(p.symbolsTotal)}` : '0',
+      bars: num(p?.rowsCommitted ?? 0),
+      elapsed: formatDuration(elapsed),
+      eta: formatDuration(estimate?.remainingMs),
+    };
   }
 
-  finish(summary: RunSummary): void {
+  private redrawBar(): void {
+    if (!this.bar) return;
+    const fraction = this.latest ? estimateProgress({ ...this.latest, elapsedMs: Date.now() - this.started }).fraction : 0;
+    this.bar.update(Math.round(fraction * BAR_STEPS), this.barPayload());
+  }
+
+  private progress(p: ProgressEvent): void {
+    this.latest = p;
+    if (this.mode === 'tty') return this.redrawBar();
+    if (this.mode !== 'plain') return;
+    const now = Date.now();
+    if (now - this.lastProgressLine < PROGRESS_INTERVAL_MS) return;
+    this.lastProgressLine = now;
+    const { fraction, remainingMs } = estimateProgress(p);
+    this.log(
+      `${this.stamp()}progress ${(fraction * 100).toFixed(1)}% (${num(p.symbolsDone)}/${num(p.symbolsTotal)} symbols, ${num(p.requests)}/≤${num(p.estimatedRequests)} requests), ${num(p.rowsCommitted)} bars written, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(remainingMs)}`,
+    );
+  }
+
+  finish(result: IngestResult, exitCode: number): void {
+    if (this.ticker) clearInterval(this.ticker);
     if (this.bar) {
       this.bar.stop();
       this.bar = undefined;
     }
     if (this.mode === 'json') {
-      this.io.out(JSON.stringify(summary));
+      this.io.out(JSON.stringify({ ...result, exitCode }));
       return;
     }
     const c = this.chalk;
     const lines: string[] = [];
-    lines.push(c.bold(`summary: ${summary.dataset} (${summary.source}, feed ${summary.feed}, adjustment ${summary.adjustment}) in ${summary.storage}`));
-    lines.push(`  ${c.green(`succeeded ${num(summary.succeeded)}`)}, ${summary.failed ? c.red(`failed ${num(summary.failed)}`) : 'failed 0'}, no data ${num(summary.noData)}, up to date ${num(summary.upToDate)}${summary.notAttempted ? c.red(`, not attempted ${num(summary.notAttempted)}`) : ''}`);
-    lines.push(`  ${num(summary.bars)} bars, ${num(summary.partitions)} partitions written, ${num(summary.requests)} requests (${num(summary.retries)} retried), ${formatDuration(summary.durationMs)}`);
-    for (const s of summary.symbols) {
+    const provenance = [result.source, result.feed && `feed ${result.feed}`, result.adjustment && `adjustment ${result.adjustment}`].filter(Boolean).join(', ');
+    lines.push(c.bold(`summary: ${result.dataset} (${provenance}) in ${result.storage}`));
+    lines.push(`  ${c.green(`succeeded ${num(result.succeeded)}`)}, ${result.failed ? c.red(`failed ${num(result.failed)}`) : 'failed 0'}, no data ${num(result.noData)}, up to date ${num(result.upToDate)}${result.notAttempted ? c.red(`, not attempted ${num(result.notAttempted)}`) : ''}`);
+    lines.push(`  ${num(result.bars)} bars, ${num(result.partitions)} partitions written, ${num(result.requests)} requests (${num(result.retries)} retried), ${formatDuration(result.durationMs)}`);
+    for (const s of result.symbols) {
       if (s.outcome === 'failed') lines.push(`  ${c.red('failed')} ${s.symbol}: ${s.reason}`);
     }
-    const noData = summary.symbols.filter((s) => s.outcome === 'no_data').map((s) => s.symbol);
-    if (noData.length) lines.push(`  ${c.yellow('no data')}: ${noData.join(', ')}`);
-    const notAssets = summary.symbols.filter((s) => s.outcome === 'not_asset').map((s) => s.symbol);
-    if (notAssets.length) lines.push(`  ${c.yellow('not an Alpaca asset (skipped)')}: ${notAssets.join(', ')}`);
-    if (summary.inactive.length) lines.push(`  inactive (delisted, history kept): ${summary.inactive.join(', ')}`);
-    const skipped = summary.symbols.filter((s) => s.outcome === 'not_attempted').map((s) => s.symbol);
-    if (skipped.length) lines.push(`  ${c.red('not attempted')}: ${skipped.join(', ')}`);
-    if (summary.aborted) lines.push(`  ${c.red('stopped')}: ${summary.aborted.message}${summary.aborted.hint ? ` — hint: ${summary.aborted.hint}` : ''}`);
-    lines.push(`  exit ${summary.exitCode}`);
+    const named = (outcome: string): string[] => result.symbols.filter((s) => s.outcome === outcome).map((s) => s.symbol);
+    if (named('no_data').length) lines.push(`  ${c.yellow('no data')}: ${named('no_data').join(', ')}`);
+    if (named('not_listed').length) lines.push(`  ${c.yellow(`not listed by ${result.source} (skipped)`)}: ${named('not_listed').join(', ')}`);
+    if (result.inactive.length) lines.push(`  inactive (delisted, history kept): ${result.inactive.join(', ')}`);
+    if (named('not_attempted').length) lines.push(`  ${c.red('not attempted')}: ${named('not_attempted').join(', ')}`);
+    if (result.stopped) lines.push(`  ${c.red('stopped')}: ${result.stopped.message}${result.stopped.hint ? ` — hint: ${result.stopped.hint}` : ''}`);
+    lines.push(`  exit ${exitCode}`);
     this.io.out(lines.join('\n'));
   }
 }

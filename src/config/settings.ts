@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ini from 'ini';
-import { UsageError } from '../errors.js';
-import { parseTimeframe, TIMEFRAME_HELP } from '../plan/timeframe.js';
-import { isIsoDate } from '../plan/time.js';
-import { ADJUSTMENTS, FEEDS } from '../sources/types.js';
+import { UsageError } from '../shared/errors.js';
+import { isIsoDate } from '../shared/time.js';
+import { parseTimeframe, TIMEFRAME_HELP } from '../shared/timeframe.js';
+import { SOURCE_DEFINITIONS } from '../sources/registry.js';
 
 export type OsSection = 'linux' | 'macos' | 'windows';
 
@@ -18,76 +18,82 @@ export function detectOs(platform: NodeJS.Platform = process.platform): OsSectio
   return 'linux';
 }
 
-interface KeySpec {
+/** How one key is read, shown and defaulted. Values are typed once here: numbers are numbers. */
+interface KeySpec<T> {
   help: string;
-  /** Returns the normalized value, or undefined when invalid. */
-  parse: (raw: string) => string | undefined;
+  /** The value, or undefined when `raw` is invalid. */
+  parse: (raw: string) => T | undefined;
+  /** Built-in default; undefined means "the source's own default". */
+  builtIn: (os: OsSection) => T | undefined;
 }
 
-const positiveInt = (max: number) => (raw: string) => (/^\d+$/.test(raw.trim()) && +raw >= 1 && +raw <= max ? String(+raw) : undefined);
-const nonNegativeInt = (max: number) => (raw: string) => (/^\d+$/.test(raw.trim()) && +raw <= max ? String(+raw) : undefined);
-const oneOf = (values: readonly string[]) => (raw: string) => (values.includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined);
+const spec = <T>(s: KeySpec<T>): KeySpec<T> => s;
+const wholeNumber = (min: number, max: number) => (raw: string): number | undefined => (/^\d+$/.test(raw.trim()) && +raw >= min && +raw <= max ? +raw : undefined);
+const oneOf = (values: readonly string[]) => (raw: string): string | undefined => (values.includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined);
+const allFeeds = [...new Set(SOURCE_DEFINITIONS.flatMap((d) => d.capabilities.feeds))];
+const allAdjustments = [...new Set(SOURCE_DEFINITIONS.flatMap((d) => d.capabilities.adjustments))];
 
 export const SETTING_KEYS = {
-  local_storage_dir: { help: 'a directory path', parse: (raw) => (raw.trim() ? raw.trim() : undefined) },
-  api_threads: { help: 'a whole number from 1 to 64', parse: positiveInt(64) },
-  timeframe: { help: TIMEFRAME_HELP, parse: (raw) => parseTimeframe(raw)?.api },
-  feed: { help: FEEDS.join(', '), parse: oneOf(FEEDS) },
-  adjustment: { help: ADJUSTMENTS.join(', '), parse: oneOf(ADJUSTMENTS) },
-  start: { help: 'a date YYYY-MM-DD', parse: (raw) => (isIsoDate(raw.trim()) ? raw.trim() : undefined) },
-  rate_limit_per_minute: { help: 'a whole number from 1 to 100000 (Basic plan 200, Algo Trader Plus 10000)', parse: positiveInt(100_000) },
-  max_attempts: { help: 'a whole number from 1 to 20', parse: positiveInt(20) },
-  request_timeout_seconds: { help: 'a whole number of seconds from 1 to 600', parse: positiveInt(600) },
-  retry_base_delay_ms: { help: 'a whole number of milliseconds from 1 to 60000', parse: positiveInt(60_000) },
-  circuit_breaker_failures: { help: 'a whole number from 0 (off) to 1000', parse: nonNegativeInt(1000) },
-  lookback_sessions: { help: 'a whole number of sessions from 0 to 50', parse: nonNegativeInt(50) },
-} satisfies Record<string, KeySpec>;
+  local_storage_dir: spec<string>({ help: 'a directory path', parse: (raw) => (raw.trim() ? raw.trim() : undefined), builtIn: () => './data' }),
+  api_threads: spec<number>({ help: 'a whole number from 1 to 64', parse: wholeNumber(1, 64), builtIn: (os) => (os === 'macos' ? 6 : 8) }),
+  timeframe: spec<string>({ help: TIMEFRAME_HELP, parse: (raw) => parseTimeframe(raw)?.api, builtIn: () => '1Day' }),
+  feed: spec<string>({ help: `${allFeeds.join(', ')} (where the source has feeds)`, parse: oneOf(allFeeds), builtIn: () => undefined }),
+  adjustment: spec<string>({ help: `${allAdjustments.join(', ')} (where the source has adjustments)`, parse: oneOf(allAdjustments), builtIn: () => undefined }),
+  start: spec<string>({ help: 'a date YYYY-MM-DD', parse: (raw) => (isIsoDate(raw.trim()) ? raw.trim() : undefined), builtIn: () => '2016-01-01' }),
+  rate_limit_per_minute: spec<number>({ help: 'a whole number from 1 to 100000 (Alpaca Basic 200, Algo Trader Plus 10000)', parse: wholeNumber(1, 100_000), builtIn: () => undefined }),
+  max_attempts: spec<number>({ help: 'a whole number from 1 to 20', parse: wholeNumber(1, 20), builtIn: () => 6 }),
+  request_timeout_seconds: spec<number>({ help: 'a whole number of seconds from 1 to 600', parse: wholeNumber(1, 600), builtIn: () => 60 }),
+  retry_base_delay_ms: spec<number>({ help: 'a whole number of milliseconds from 1 to 60000', parse: wholeNumber(1, 60_000), builtIn: () => 1000 }),
+  circuit_breaker_failures: spec<number>({ help: 'a whole number from 0 (off) to 1000', parse: wholeNumber(0, 1000), builtIn: () => 10 }),
+  lookback_sessions: spec<number>({ help: 'a whole number of sessions from 0 to 50', parse: wholeNumber(0, 50), builtIn: () => 2 }),
+};
 
 export type SettingKey = keyof typeof SETTING_KEYS;
 export const SETTING_NAMES = Object.keys(SETTING_KEYS) as SettingKey[];
+export type SettingValue<K extends SettingKey> = (typeof SETTING_KEYS)[K] extends KeySpec<infer T> ? T : never;
 
-/** Built-in defaults; per-OS thread counts follow the original Data Engine (macOS 6, others 8). */
-export function builtInDefaults(osName: OsSection): Record<SettingKey, string> {
-  return {
-    local_storage_dir: './data',
-    api_threads: osName === 'macos' ? '6' : '8',
-    timeframe: '1Day',
-    feed: 'sip',
-    adjustment: 'raw',
-    start: '2016-01-01',
-    rate_limit_per_minute: '200',
-    max_attempts: '6',
-    request_timeout_seconds: '60',
-    retry_base_delay_ms: '1000',
-    circuit_breaker_failures: '10',
-    lookback_sessions: '2',
-  };
+/** Environment variables read besides `DATA_ENGINE_<KEY>`. */
+const OTHER_ENGINE_VARIABLES = ['DATA_ENGINE_DEBUG'];
+
+export function environmentName(key: SettingKey): string {
+  return `DATA_ENGINE_${key.toUpperCase()}`;
 }
 
 export type SettingOrigin = 'flag' | 'environment' | 'settings [os]' | 'settings [default]' | 'built-in';
 
-export interface ResolvedSetting {
-  value: string;
+export interface ResolvedSetting<T> {
+  /** Undefined only where the built-in default is the source's own. */
+  value: T | undefined;
   origin: SettingOrigin;
-  /** e.g. "settings.ini [linux]" or "DATA_ENGINE_FEED". */
+  /** e.g. "settings.ini [linux]", "DATA_ENGINE_FEED" or "--threads". */
   where: string;
 }
 
-export type Settings = Record<SettingKey, ResolvedSetting>;
+export type Settings = { [K in SettingKey]: ResolvedSetting<SettingValue<K>> };
+
+export interface ResolvedSettings {
+  settings: Settings;
+  /** Things worth a warning that are not errors (an unknown DATA_ENGINE_* variable). */
+  warnings: string[];
+}
 
 export interface SettingsSources {
   /** Path to settings.ini; when not given explicitly, a missing default file is fine. */
   configPath: string;
   configExplicit: boolean;
-  env: NodeJS.ProcessEnv;
-  flags: Partial<Record<SettingKey, string>>;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Values given on the command line (or by a caller), with the flag's name for messages. */
+  flags: Partial<Record<SettingKey, { raw: string; flag: string }>>;
   osName: OsSection;
 }
 
 const SECTIONS = ['default', 'linux', 'macos', 'windows'] as const;
+type Section = (typeof SECTIONS)[number];
+/** A settings file's values, validated, by section. */
+type FileValues = Record<Section, { [K in SettingKey]?: SettingValue<K> }>;
 
 /** Parse settings.ini strictly: unknown sections or keys and malformed lines are errors. */
-export function parseSettingsIni(text: string, file: string): Record<(typeof SECTIONS)[number], Partial<Record<SettingKey, string>>> {
+export function parseSettingsIni(text: string, file: string): FileValues {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   lines.forEach((line, index) => {
     const t = line.trim();
@@ -102,30 +108,28 @@ export function parseSettingsIni(text: string, file: string): Record<(typeof SEC
     if (!/^[A-Za-z0-9_.-]+\s*=/.test(t)) throw new UsageError(`${file}:${index + 1}: malformed line ${JSON.stringify(t)}; expected key = value`);
   });
   const parsed = ini.parse(lines.join('\n')) as Record<string, unknown>;
-  const out = { default: {}, linux: {}, macos: {}, windows: {} } as Record<(typeof SECTIONS)[number], Partial<Record<SettingKey, string>>>;
+  const out: FileValues = { default: {}, linux: {}, macos: {}, windows: {} };
   for (const [sectionName, body] of Object.entries(parsed)) {
     if (typeof body !== 'object' || body === null) {
       throw new UsageError(`${file}: key ${sectionName} is outside any section; put it under [default]`);
     }
-    const section = sectionName as (typeof SECTIONS)[number];
+    const section = sectionName as Section;
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
       if (!(key in SETTING_KEYS)) {
         throw new UsageError(`${file}: unknown key ${key} in [${section}]; known keys: ${SETTING_NAMES.join(', ')}`);
       }
-      const spec = SETTING_KEYS[key as SettingKey];
       const raw = typeof value === 'string' ? value : String(value);
-      const normalized = spec.parse(raw);
-      if (normalized === undefined) throw new UsageError(`${file}: [${section}] ${key} = ${raw} is invalid; expected ${spec.help}`);
-      out[section][key as SettingKey] = normalized;
+      const parsedValue = SETTING_KEYS[key as SettingKey].parse(raw);
+      if (parsedValue === undefined) throw new UsageError(`${file}: [${section}] ${key} = ${raw} is invalid; expected ${SETTING_KEYS[key as SettingKey].help}`);
+      (out[section] as Record<string, unknown>)[key] = parsedValue;
     }
   }
   return out;
 }
 
-export function resolveSettings(sources: SettingsSources): Settings {
-  let fileSections: ReturnType<typeof parseSettingsIni> = { default: {}, linux: {}, macos: {}, windows: {} };
+function readSettingsFile(sources: SettingsSources): FileValues {
   const file = sources.configPath;
-  let text: string | undefined;
+  let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
@@ -133,35 +137,43 @@ export function resolveSettings(sources: SettingsSources): Settings {
     if (sources.configExplicit || code !== 'ENOENT') {
       throw new UsageError(`cannot read settings file ${file} (${code ?? 'error'}); pass an existing file with --config or remove the flag`);
     }
+    return { default: {}, linux: {}, macos: {}, windows: {} };
   }
-  if (text !== undefined) fileSections = parseSettingsIni(text, file);
-  const builtIn = builtInDefaults(sources.osName);
-  const display = path.basename(file);
-  const settings = {} as Settings;
-  for (const key of SETTING_NAMES) {
-    const spec: KeySpec = SETTING_KEYS[key];
-    const flag = sources.flags[key];
-    const envName = `DATA_ENGINE_${key.toUpperCase()}`;
-    const envValue = sources.env[envName];
-    let resolved: ResolvedSetting;
-    if (flag !== undefined) {
-      const v = spec.parse(flag);
-      if (v === undefined) throw new UsageError(`invalid value ${JSON.stringify(flag)} for --${key.replace(/_/g, '-')}; expected ${spec.help}`);
-      resolved = { value: v, origin: 'flag', where: 'command line' };
-    } else if (envValue !== undefined && envValue !== '') {
-      const v = spec.parse(envValue);
-      if (v === undefined) throw new UsageError(`invalid value ${JSON.stringify(envValue)} in environment variable ${envName}; expected ${spec.help}`);
-      resolved = { value: v, origin: 'environment', where: envName };
-    } else if (fileSections[sources.osName][key] !== undefined) {
-      resolved = { value: fileSections[sources.osName][key] as string, origin: 'settings [os]', where: `${display} [${sources.osName}]` };
-    } else if (fileSections.default[key] !== undefined) {
-      resolved = { value: fileSections.default[key] as string, origin: 'settings [default]', where: `${display} [default]` };
-    } else {
-      resolved = { value: builtIn[key], origin: 'built-in', where: 'built-in' };
-    }
-    settings[key] = resolved;
+  return parseSettingsIni(text, file);
+}
+
+function resolveKey<K extends SettingKey>(key: K, sources: SettingsSources, file: FileValues): ResolvedSetting<SettingValue<K>> {
+  const keySpec = SETTING_KEYS[key] as KeySpec<SettingValue<K>>;
+  const flag = sources.flags[key];
+  const envName = environmentName(key);
+  const envValue = sources.env[envName];
+  const display = path.basename(sources.configPath);
+  if (flag !== undefined) {
+    const value = keySpec.parse(flag.raw);
+    if (value === undefined) throw new UsageError(`invalid value ${JSON.stringify(flag.raw)} for ${flag.flag}; expected ${keySpec.help}`);
+    return { value, origin: 'flag', where: flag.flag };
   }
-  return settings;
+  if (envValue !== undefined && envValue !== '') {
+    const value = keySpec.parse(envValue);
+    if (value === undefined) throw new UsageError(`invalid value ${JSON.stringify(envValue)} in environment variable ${envName}; expected ${keySpec.help}`);
+    return { value, origin: 'environment', where: envName };
+  }
+  const fromOs = file[sources.osName][key] as SettingValue<K> | undefined;
+  if (fromOs !== undefined) return { value: fromOs, origin: 'settings [os]', where: `${display} [${sources.osName}]` };
+  const fromDefault = file.default[key] as SettingValue<K> | undefined;
+  if (fromDefault !== undefined) return { value: fromDefault, origin: 'settings [default]', where: `${display} [default]` };
+  return { value: keySpec.builtIn(sources.osName), origin: 'built-in', where: 'built-in' };
+}
+
+export function resolveSettings(sources: SettingsSources): ResolvedSettings {
+  const file = readSettingsFile(sources);
+  const settings = Object.fromEntries(SETTING_NAMES.map((key) => [key, resolveKey(key, sources, file)])) as Settings;
+  const known = new Set([...SETTING_NAMES.map(environmentName), ...OTHER_ENGINE_VARIABLES]);
+  const warnings = Object.keys(sources.env)
+    .filter((name) => name.startsWith('DATA_ENGINE_') && !known.has(name))
+    .sort()
+    .map((name) => `environment variable ${name} is not a setting and is ignored; known: ${SETTING_NAMES.map(environmentName).join(', ')}`);
+  return { settings, warnings };
 }
 
 export function defaultConfigPath(): string {

@@ -3,18 +3,22 @@
  * adjustments in one dataset would silently corrupt every backtest that reads it, so it is refused.
  */
 import fs from 'node:fs/promises';
-import { UsageError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
-import { metadataDir } from './layout.js';
 import path from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { UsageError } from '../shared/errors.js';
+import { metadataDir } from '../shared/lake-paths.js';
+import type { DataKind } from './schema.js';
 
 export interface DatasetMeta {
   dataset: string;
+  /** The data kind (its schema); datasets written before kinds existed are bars. */
+  kind: DataKind;
   timeframe: string;
   source: string;
   synthetic: boolean;
-  feed: string;
-  adjustment: string;
+  /** Null for a source without feeds or adjustments. */
+  feed: string | null;
+  adjustment: string | null;
   created_at: string;
 }
 
@@ -32,7 +36,8 @@ export async function readDatasetMeta(storage: string, dataset: string): Promise
     throw error;
   }
   try {
-    return JSON.parse(text) as DatasetMeta;
+    const meta = JSON.parse(text) as DatasetMeta;
+    return { ...meta, kind: meta.kind ?? 'bars', feed: meta.feed ?? null, adjustment: meta.adjustment ?? null };
   } catch {
     throw new UsageError(`${file} is not valid JSON: fix or remove it (it records the dataset's source, feed and adjustment)`);
   }
@@ -53,10 +58,10 @@ export async function listDatasets(storage: string): Promise<DatasetMeta[]> {
 export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>): Promise<DatasetMeta> {
   const existing = await readDatasetMeta(storage, wanted.dataset);
   if (existing) {
-    for (const field of ['timeframe', 'source', 'feed', 'adjustment'] as const) {
+    for (const field of ['kind', 'timeframe', 'source', 'feed', 'adjustment'] as const) {
       if (existing[field] !== wanted[field]) {
         throw new UsageError(
-          `dataset ${wanted.dataset} holds ${field} ${existing[field]}, not ${wanted[field]}: use --${field === 'source' ? 'source' : field} ${existing[field]}, or --dataset NAME to write ${wanted[field]} data to another directory`,
+          `dataset ${wanted.dataset} holds ${field} ${existing[field] ?? 'none'}, not ${wanted[field] ?? 'none'}: use --${field} ${existing[field] ?? ''} to add to it, or --dataset NAME to write ${wanted[field] ?? 'this'} data to another directory`,
         );
       }
     }

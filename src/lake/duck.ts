@@ -12,9 +12,14 @@ export async function connectUtc(instance: DuckDBInstance): Promise<DuckDBConnec
   return connection;
 }
 
-/** A TIMESTAMPTZ literal for an instant in UTC ms. */
-export function sqlInstant(utcMs: number): string {
-  return `TIMESTAMPTZ '${new Date(utcMs).toISOString().replace('T', ' ').replace('Z', '+00')}'`;
+/** A string literal for SQL. */
+export function sqlString(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** A quoted identifier for SQL. */
+export function sqlIdent(value: string): string {
+  return `"${value.replace(/"/g, '""')}"`;
 }
 
 /** DuckDB errors carry a type prefix ("IO Error: …"); keep the first line for users. */

@@ -6,10 +6,9 @@
  * with read_json, and replaced atomically.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
-import { type Interval, normalize, subtract, union } from '../plan/intervals.js';
-import { writeFileAtomic } from './atomic.js';
-import { datasetDir, metadataDir, type PartitionKey, partitionBounds, PARTITION_FILE } from './layout.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { type Interval, normalize, subtract, union } from '../shared/intervals.js';
+import { metadataDir, type PartitionKey, partitionBounds, partitionFile, partitionId, partitionKeyOf } from '../shared/lake-paths.js';
 
 export type Outcome = 'ok' | 'no_data' | 'failed';
 
@@ -42,14 +41,6 @@ interface StoredEntry {
 
 export function ledgerFile(storage: string, dataset: string): string {
   return metadataDir(storage, 'ledger', `${dataset}.jsonl`);
-}
-
-export function partitionId(key: PartitionKey): string {
-  return `${key.year}-${String(key.month).padStart(2, '0')}`;
-}
-
-function partitionKeyOf(symbol: string, id: string): PartitionKey {
-  return { symbol, year: +id.slice(0, 4), month: +id.slice(5, 7) };
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -114,22 +105,28 @@ export class Ledger {
     const missing: Interval[] = [];
     for (const id of e.partitions) {
       const key = partitionKeyOf(symbol, id);
-      const file = path.join(datasetDir(this.storage, this.dataset), `symbol=${symbol}`, `year=${id.slice(0, 4)}`, `month=${id.slice(5, 7)}`, PARTITION_FILE);
+      const file = partitionFile(this.storage, this.dataset, key);
       const present = await fs.stat(file).then(() => true, () => false);
       if (!present) missing.push(partitionBounds(key));
     }
     return subtract(e.covered, missing);
   }
 
-  recordCommitted(symbol: string, interval: Interval, rows: number, firstBar: number | undefined, lastBar: number | undefined, partitions: readonly PartitionKey[]): void {
+  /** A partition was published: its rows are on disk, and its share of the unit's window is covered. */
+  recordPartition(key: PartitionKey, covered: Interval, rows: number, firstBar: number, lastBar: number): void {
+    const e = this.entry(key.symbol);
+    e.covered = union(e.covered, [covered]);
+    if (!e.partitions.includes(partitionId(key))) e.partitions = [...e.partitions, partitionId(key)].sort();
+    e.rows_written += rows;
+    e.first_bar = Math.min(e.first_bar ?? Infinity, firstBar);
+    e.last_bar = Math.max(e.last_bar ?? -Infinity, lastBar);
+    this.dirty = true;
+  }
+
+  /** A unit finished for this symbol: its whole window is covered, stretches without data included. */
+  recordCovered(symbol: string, interval: Interval): void {
     const e = this.entry(symbol);
     e.covered = union(e.covered, [interval]);
-    const ids = new Set(e.partitions);
-    for (const p of partitions) ids.add(partitionId(p));
-    e.partitions = [...ids].sort();
-    e.rows_written += rows;
-    if (firstBar !== undefined) e.first_bar = Math.min(e.first_bar ?? Infinity, firstBar);
-    if (lastBar !== undefined) e.last_bar = Math.max(e.last_bar ?? -Infinity, lastBar);
     this.dirty = true;
   }
 

@@ -3,10 +3,10 @@
  * the writer never has to ask DuckDB (a GROUP BY with time-zone-aware year()/month() cost more than
  * writing the files). Pure bookkeeping: no I/O.
  */
-import { allocateBarColumns, BAR_COLUMN_NAMES, type BarColumns } from '../bars.js';
+import { allocateBatch, batchFields, type ColumnBatch, columnOf, type DatasetSchema } from './schema.js';
 import type { RowSegment } from './unit-rows.js';
 
-/** One partition's rows buffered in the unit table. Times are UTC microseconds. */
+/** One partition's rows buffered in the unit's batch. Times are UTC microseconds. */
 export interface PendingPartition {
   /** Tags the partition's rows in the unit table, so a write selects them by equality. */
   id: number;
@@ -59,7 +59,7 @@ export class PendingPartitions {
   }
 
   /** Account rows [from, to) of a unit's buffer; `ids[r]` receives each row's partition id. */
-  add(columns: BarColumns, from: number, to: number, ids: Int32Array): void {
+  add(columns: ColumnBatch & { time: Float64Array }, from: number, to: number, ids: Int32Array): void {
     const { symbol, time } = columns;
     let p = this.current;
     for (let r = from; r < to; r++) {
@@ -133,7 +133,7 @@ function keyOf(symbolIndex: number, year: number, month: number): number {
  * next to each other are used in place; otherwise they are gathered, sorted by time, and of rows
  * sharing a timestamp the last one received wins (as it does against stored rows).
  */
-export function partitionSegment(buffer: BarColumns, ids: Int32Array, p: PendingPartition): RowSegment {
+export function partitionSegment(schema: DatasetSchema, buffer: ColumnBatch & { time: Float64Array }, ids: Int32Array, p: PendingPartition): RowSegment {
   const contiguous = p.lastRow - p.firstRow + 1 === p.rows;
   if (p.ordered && contiguous) return { columns: buffer, from: p.firstRow, to: p.firstRow + p.rows, part: p.id };
   const rows: number[] = [];
@@ -141,10 +141,10 @@ export function partitionSegment(buffer: BarColumns, ids: Int32Array, p: Pending
   const time = buffer.time;
   if (!p.ordered) rows.sort((a, b) => time[a] - time[b] || a - b);
   const kept = rows.filter((r, i) => i === rows.length - 1 || time[rows[i + 1]] !== time[r]);
-  const out = allocateBarColumns(kept.length);
-  for (const name of BAR_COLUMN_NAMES) {
-    const from = buffer[name];
-    const to = out[name];
+  const out = allocateBatch(schema, kept.length);
+  for (const field of batchFields(schema)) {
+    const from = columnOf(buffer, field);
+    const to = columnOf(out, field);
     kept.forEach((r, i) => (to[i] = from[r]));
   }
   out.length = kept.length;

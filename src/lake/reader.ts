@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { listDatasets, type DatasetMeta } from './dataset-meta.js';
 import { connectUtc, openDuckDB } from './duck.js';
-import { datasetDir, PARTITION_FILE, parsePartitionPath, sqlIdent, sqlString, type PartitionKey } from './layout.js';
+import { datasetDir, PARTITION_FILE, parsePartitionPath, type PartitionKey } from '../shared/lake-paths.js';
+import { sqlIdent, sqlString } from './duck.js';
 
 export function datasetGlob(storage: string, dataset: string): string {
   return path.join(datasetDir(storage, dataset), '**', '*.parquet');

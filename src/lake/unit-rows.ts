@@ -1,17 +1,17 @@
 /**
- * Streams buffered bars from JS memory into DuckDB queries through a table function:
- * `COPY (SELECT … FROM <fn>(handle)) TO …` reads the parsed Float64Array columns chunk by chunk,
+ * Streams buffered rows from JS memory into DuckDB queries through a table function:
+ * `COPY (SELECT … FROM <fn>(handle)) TO …` reads a batch's typed-array columns (as the schema lays them out) chunk by chunk,
  * so rows are never inserted into a DuckDB table first. Measured here, that insert (the Appender's
  * flush) cost the main thread five times what filling the scan's chunks costs, and a third more CPU
  * in total. Callbacks run on the JS thread; each fills one chunk with memory copies.
  */
-import { BIGINT, DOUBLE, type DuckDBConnection, type DuckDBDataChunk, DuckDBTableFunction, INTEGER, TIMESTAMPTZ } from '@duckdb/node-api';
+import { BIGINT, DOUBLE, type DuckDBConnection, type DuckDBDataChunk, DuckDBTableFunction, type DuckDBType, INTEGER, TIMESTAMP_NS, TIMESTAMPTZ } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
-import type { BarColumns } from '../bars.js';
+import { type ColumnBatch, columnOf, type ColumnSpec, type ColumnType, type DatasetSchema } from './schema.js';
 
-/** Rows [from, to) of some columns, all of one partition, tagged with that partition's id. */
+/** Rows [from, to) of a batch, all of one partition, tagged with that partition's id. */
 export interface RowSegment {
-  columns: BarColumns;
+  columns: ColumnBatch;
   from: number;
   to: number;
   part: number;
@@ -19,19 +19,8 @@ export interface RowSegment {
 
 const CHUNK_ROWS = 2048; // DuckDB's vector size
 const TWO_POW_32 = 4294967296;
-const DOUBLE_COLUMNS = ['open', 'high', 'low', 'close', 'vwap'] as const;
-/** The scan's columns: the lake's, in the lake's types, after the partition id. */
-const RESULT_COLUMNS = [
-  ['part', INTEGER],
-  ['timestamp', TIMESTAMPTZ],
-  ['open', DOUBLE],
-  ['high', DOUBLE],
-  ['low', DOUBLE],
-  ['close', DOUBLE],
-  ['vwap', DOUBLE],
-  ['volume', BIGINT],
-  ['trade_count', BIGINT],
-] as const;
+
+const DUCK_TYPES: Record<ColumnType, DuckDBType> = { double: DOUBLE, bigint: BIGINT, timestamp_us: TIMESTAMPTZ, timestamp_ns: TIMESTAMP_NS };
 
 /**
  * Little-endian int64 of whole numbers (|v| < 2^53), written as two int32 halves at row `at`: as
@@ -50,13 +39,27 @@ interface ScanState {
   row: number;
 }
 
+/** One column's chunk-sized staging buffer and how rows get into it. */
+interface StagedColumn {
+  spec: ColumnSpec;
+  /** The bytes handed to DuckDB. */
+  bytes: Float64Array | Int32Array | BigInt64Array;
+}
+
+function stageFor(spec: ColumnSpec): StagedColumn {
+  if (spec.type === 'double') return { spec, bytes: new Float64Array(CHUNK_ROWS) };
+  if (spec.type === 'timestamp_ns') return { spec, bytes: new BigInt64Array(CHUNK_ROWS) };
+  return { spec, bytes: new Int32Array(CHUNK_ROWS * 2) };
+}
+
 /** Chunk-sized staging buffers, reused by every callback (callbacks never overlap: one JS thread). */
 class ChunkBuffers {
   readonly part = new Int32Array(CHUNK_ROWS);
-  readonly time = new Int32Array(CHUNK_ROWS * 2);
-  readonly doubles = DOUBLE_COLUMNS.map(() => new Float64Array(CHUNK_ROWS));
-  readonly volume = new Int32Array(CHUNK_ROWS * 2);
-  readonly tradeCount = new Int32Array(CHUNK_ROWS * 2);
+  readonly columns: StagedColumn[];
+
+  constructor(schema: DatasetSchema) {
+    this.columns = schema.columns.map(stageFor);
+  }
 
   /** Copy up to a chunk of rows from the segments, advancing the state; returns the row count. */
   fill(segments: readonly RowSegment[], state: ScanState): number {
@@ -67,10 +70,12 @@ class ChunkBuffers {
       if (take > 0) {
         const end = state.row + take;
         this.part.fill(s.part, n, n + take);
-        writeInt64(this.time, n, s.columns.time, state.row, end, false);
-        DOUBLE_COLUMNS.forEach((name, i) => this.doubles[i].set(s.columns[name].subarray(state.row, end), n));
-        writeInt64(this.volume, n, s.columns.volume, state.row, end, true);
-        writeInt64(this.tradeCount, n, s.columns.tradeCount, state.row, end, true);
+        for (const { spec, bytes } of this.columns) {
+          const source = columnOf(s.columns, spec.field);
+          if (spec.type === 'double') (bytes as Float64Array).set((source as Float64Array).subarray(state.row, end), n);
+          else if (spec.type === 'timestamp_ns') (bytes as BigInt64Array).set((source as BigInt64Array).subarray(state.row, end), n);
+          else writeInt64(bytes as Int32Array, n, source as Float64Array, state.row, end, spec.type === 'bigint');
+        }
         n += take;
         state.row = end;
       }
@@ -83,13 +88,10 @@ class ChunkBuffers {
   }
 
   copyTo(output: DuckDBDataChunk, n: number): void {
-    const copy = (column: number, source: Int32Array | Float64Array, bytes: number): void =>
+    const copy = (column: number, source: Int32Array | Float64Array | BigInt64Array, bytes: number): void =>
       bindings.copy_data_to_vector(bindings.data_chunk_get_vector(output.chunk, column), 0, source.buffer as ArrayBuffer, 0, n * bytes);
     copy(0, this.part, 4);
-    copy(1, this.time, 8);
-    this.doubles.forEach((d, i) => copy(2 + i, d, 8));
-    copy(7, this.volume, 8);
-    copy(8, this.tradeCount, 8);
+    this.columns.forEach((c, i) => copy(1 + i, c.bytes, 8));
   }
 }
 
@@ -99,10 +101,12 @@ let functionCounter = 0;
 export class UnitRowsFunction {
   private readonly scans = new Map<number, readonly RowSegment[]>();
   private nextHandle = 0;
-  private readonly buffers = new ChunkBuffers();
+  private readonly buffers: ChunkBuffers;
   readonly name = `unit_rows_${process.pid}_${++functionCounter}`;
 
-  constructor(connection: DuckDBConnection) {
+  constructor(connection: DuckDBConnection, schema: DatasetSchema) {
+    this.buffers = new ChunkBuffers(schema);
+    const resultColumns: [string, DuckDBType][] = [['part', INTEGER], ...schema.columns.map((c): [string, DuckDBType] => [c.name, DUCK_TYPES[c.type]])];
     connection.registerTableFunction(
       DuckDBTableFunction.create({
         name: this.name,
@@ -110,7 +114,7 @@ export class UnitRowsFunction {
         bindFunction: (info) => {
           const segments = this.scans.get(Number(info.getParameter(0)));
           if (!segments) return info.setError('unknown unit rows handle');
-          for (const [name, type] of RESULT_COLUMNS) info.addResultColumn(name, type);
+          for (const [name, type] of resultColumns) info.addResultColumn(name, type);
           info.setCardinality(segments.reduce((n, s) => n + s.to - s.from, 0), true);
           info.setBindData({ segments });
         },

@@ -3,10 +3,10 @@
  * calendar and the timeframe. It returns units of work (a batch of symbols × one time window) sized
  * so that pages fill up (few requests) while there are still enough units to keep the pool busy.
  */
-import type { TradingCalendar } from './calendar.js';
-import { type Interval, normalize, subtract } from './intervals.js';
-import { maxBarsPerSession, type Timeframe } from './timeframe.js';
-import { addDays, type IsoDate, isoFromParts, nyDateOf, nyMidnightUtc, weekday } from './time.js';
+import type { TradingCalendar } from '../shared/calendar.js';
+import { type Interval, normalize, subtract } from '../shared/intervals.js';
+import { addDays, type IsoDate, isoFromParts, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
+import { maxBarsPerSession, type Timeframe } from '../shared/timeframe.js';
 
 export interface PlanRequest {
   symbols: readonly string[];
@@ -14,7 +14,10 @@ export interface PlanRequest {
   calendar: TradingCalendar;
   /** First New York date wanted (the flag, or the settings' start for symbols new to the lake). */
   startDate: IsoDate;
-  /** Whether the start was given explicitly (gap-filling mode) or came from settings (incremental mode). */
+  /**
+   * Whether the start was asked for (gap-filling mode: everything from it not yet covered) or is
+   * the default for new symbols (incremental mode: a stored symbol continues from its own history).
+   */
   explicitStart: boolean;
   /** Exclusive end instant: New York midnight after the last wanted date, capped at "now − delay". */
   endInstant: number;
@@ -26,7 +29,8 @@ export interface PlanRequest {
   refetch: boolean;
   /** Worker count: the planner keeps units small enough that there are at least this many. */
   threads: number;
-  pageLimit: number;
+  /** Rows per page, shared by the symbols of a request. */
+  pageRows: number;
   maxSymbolsPerRequest: number;
 }
 
@@ -44,8 +48,6 @@ export interface Plan {
   units: WorkUnit[];
   /** Symbols with nothing to fetch (already covered, or no session in range). */
   upToDate: string[];
-  /** Requested window per symbol, for reporting. */
-  wanted: Map<string, Interval[]>;
 }
 
 /** Bounds on a unit's estimated bars: large enough to fill pages, small enough to bound memory. */
@@ -69,12 +71,18 @@ export function hasSessionTime(interval: Interval, calendar: TradingCalendar): b
   return calendar.sessions(nyDateOf(interval.start), nyDateOf(interval.end - 1)).some((s) => s.extendedOpen < interval.end && s.extendedClose > interval.start);
 }
 
-/** The intervals a symbol still needs. */
+/**
+ * The intervals a symbol still needs. With an explicit start: everything from it not yet covered.
+ * Otherwise a symbol new to the lake starts at the default start, and a stored one continues from
+ * its own history: the holes inside what it covers, and from its covered end (minus the correction
+ * window) on — never reaching back to the default start for history nobody asked for.
+ */
 export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
-  const full: Interval = { start: nyMidnightUtc(req.startDate), end: req.endInstant };
+  const covered = normalize(req.covered.get(symbol) ?? []);
+  const from = req.explicitStart || covered.length === 0 ? nyMidnightUtc(req.startDate) : covered[0].start;
+  const full: Interval = { start: from, end: req.endInstant };
   if (full.end <= full.start) return [];
   if (req.refetch) return [full];
-  const covered = normalize(req.covered.get(symbol) ?? []);
   const holes = subtract([full], covered);
   if (req.explicitStart || covered.length === 0) return holes;
   const coveredEnd = covered[covered.length - 1].end;
@@ -149,20 +157,23 @@ export function estimateBars(sessions: number, tf: Timeframe): number {
  * Target bars per unit: spread the work over the pool, but keep units at least MIN_UNIT_PAGES pages
  * long, because every unit may end on a partial page and requests are what the provider limits.
  */
-export function unitTarget(totalEstimate: number, threads: number, pageLimit: number): number {
+export function unitTarget(totalEstimate: number, threads: number, pageRows: number): number {
   const spread = Math.ceil(totalEstimate / Math.max(1, threads));
-  return Math.min(MAX_UNIT_BARS, Math.max(MIN_UNIT_PAGES * pageLimit, spread));
+  return Math.min(MAX_UNIT_BARS, Math.max(MIN_UNIT_PAGES * pageRows, spread));
+}
+
+/** Requests a unit needs at most: its estimated bars in pages, and at least one. */
+export function estimateRequests(unit: WorkUnit, pageRows: number): number {
+  return Math.max(1, Math.ceil(unit.estimatedBars / pageRows));
 }
 
 export function plan(req: PlanRequest): Plan {
-  const wanted = new Map<string, Interval[]>();
   let totalSessions = 0;
   const perSymbolIntervals: [string, Interval[]][] = [];
   // Most symbols share the same intervals: count sessions and cut windows once per distinct interval.
   const sessionCounts = new Map<string, number>();
   for (const symbol of req.symbols) {
     const intervals = wantedIntervals(req, symbol);
-    wanted.set(symbol, intervals);
     perSymbolIntervals.push([symbol, intervals]);
     for (const i of intervals) {
       const key = `${i.start}:${i.end}`;
@@ -174,7 +185,7 @@ export function plan(req: PlanRequest): Plan {
       totalSessions += n;
     }
   }
-  const target = unitTarget(estimateBars(totalSessions, req.timeframe), req.threads, req.pageLimit);
+  const target = unitTarget(estimateBars(totalSessions, req.timeframe), req.threads, req.pageRows);
   const windowCache = new Map<string, Window[]>();
   const windowsOf = (interval: Interval): Window[] => {
     const key = `${interval.start}:${interval.end}`;
@@ -216,5 +227,5 @@ export function plan(req: PlanRequest): Plan {
       units.push({ id: units.length + 1, symbols: batch, start: window.start, end: window.end, estimatedBars: perSymbol * batch.length });
     }
   }
-  return { units, upToDate, wanted };
+  return { units, upToDate };
 }

@@ -5,12 +5,13 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DatasetMeta } from '../lake/dataset-meta.js';
-import { duckMessage } from '../lake/duck.js';
-import { sqlString, partitionLabel } from '../lake/layout.js';
-import { Ledger, partitionId } from '../lake/ledger.js';
+import { duckMessage, sqlIdent, sqlString } from '../lake/duck.js';
+import { Ledger } from '../lake/ledger.js';
 import { isPartitionFile, listDatasetFiles, type DatasetFile } from '../lake/reader.js';
-import type { TradingCalendar } from '../plan/calendar.js';
-import { isIntraday, parseTimeframe } from '../plan/timeframe.js';
+import { SCHEMAS } from '../lake/schema.js';
+import type { TradingCalendar } from '../shared/calendar.js';
+import { partitionId, partitionLabel } from '../shared/lake-paths.js';
+import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 
 export type Severity = 'defect' | 'info';
 
@@ -29,14 +30,14 @@ export interface VerifyReport {
   findings: Finding[];
 }
 
-/** Price sanity with a tolerance for binary floating point. */
-const EPS = 1e-9;
 const MAX_LISTED = 20;
 
 export async function verifyDataset(connection: DuckDBConnection, storage: string, meta: DatasetMeta, calendar: TradingCalendar, symbolFilter?: string): Promise<VerifyReport> {
   const findings: Finding[] = [];
   const add = (severity: Severity, check: string, subject: string, detail: string): void => void findings.push({ severity, check, subject, detail });
   const rel = (f: DatasetFile): string => `${meta.dataset}/${f.relative}`;
+  const schema = SCHEMAS[meta.kind];
+  const time = sqlIdent(schema.timeColumn);
 
   let files = await listDatasetFiles(storage, meta.dataset);
   if (symbolFilter) files = files.filter((f) => f.relative.startsWith(`symbol=${symbolFilter}/`) || f.relative.startsWith(`symbol=${symbolFilter}\\`));
@@ -54,7 +55,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   const list = (fs: readonly DatasetFile[]): string => `[${fs.map((f) => sqlString(f.absolute)).join(', ')}]`;
   const tryRead = async (fs: readonly DatasetFile[]): Promise<boolean> => {
     try {
-      await connection.run(`SELECT count(*), min("timestamp") FROM read_parquet(${list(fs)}, hive_partitioning = false)`);
+      await connection.run(`SELECT count(*), min(${time}) FROM read_parquet(${list(fs)}, hive_partitioning = false)`);
       return true;
     } catch {
       return false;
@@ -63,7 +64,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   if (good.length > 0 && !(await tryRead(good))) {
     for (const f of good) {
       try {
-        await connection.run(`SELECT count(*), min("timestamp"), max(open + high + low + close + vwap + volume + trade_count) FROM read_parquet(${sqlString(f.absolute)})`);
+        await connection.run(`SELECT count(*), ${schema.columns.map((c) => `max(${sqlIdent(c.name)})`).join(', ')} FROM read_parquet(${sqlString(f.absolute)})`);
         readable.push(f);
       } catch (error) {
         add('defect', 'readable', rel(f), `cannot be read: ${duckMessage(error)}`);
@@ -82,20 +83,18 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
       const result = await connection.runAndReadAll(sql);
       for (const [filename, n] of result.getRows() as [string, bigint][]) add('defect', check, `${meta.dataset}/${filename.slice(filename.indexOf(meta.dataset) + meta.dataset.length + 1)}`, describe(Number(n)));
     };
-    await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE year("timestamp") <> "year" OR month("timestamp") <> "month" GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's year/month partition`);
-    await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, "timestamp" HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
+    await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE year(${time}) <> "year" OR month(${time}) <> "month" GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's year/month partition`);
+    await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, ${time} HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
     await byFile(
       'sorted',
-      `SELECT filename, count(*) FROM (SELECT filename, "timestamp" < lag("timestamp") OVER (PARTITION BY filename ORDER BY file_row_number) AS bad FROM verify_rows) WHERE bad GROUP BY 1 ORDER BY 1`,
+      `SELECT filename, count(*) FROM (SELECT filename, ${time} < lag(${time}) OVER (PARTITION BY filename ORDER BY file_row_number) AS bad FROM verify_rows) WHERE bad GROUP BY 1 ORDER BY 1`,
       (n) => `${n} row(s) out of timestamp order`,
     );
-    await byFile(
-      'ohlc',
-      `SELECT filename, count(*) FROM verify_rows WHERE NOT (low <= LEAST(open, close) + ${EPS} AND GREATEST(open, close) <= high + ${EPS} AND low > 0 AND volume >= 0 AND trade_count >= 0 AND vwap >= low - ${EPS} AND vwap <= high + ${EPS}) GROUP BY 1 ORDER BY 1`,
-      (n) => `${n} row(s) fail OHLC sanity (low ≤ open, close ≤ high; prices > 0; volume ≥ 0; VWAP within [low, high])`,
-    );
+    for (const check of schema.checks) {
+      await byFile(check.name, `SELECT filename, count(*) FROM verify_rows WHERE ${check.failing} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) ${check.describe}`);
+    }
     // Rows in the wrong partition can duplicate a timestamp across files of the same symbol.
-    const crossDup = await connection.runAndReadAll(`SELECT symbol, count(*) FROM (SELECT symbol FROM verify_rows GROUP BY symbol, "timestamp" HAVING count(DISTINCT filename) > 1) GROUP BY 1 ORDER BY 1`);
+    const crossDup = await connection.runAndReadAll(`SELECT symbol, count(*) FROM (SELECT symbol FROM verify_rows GROUP BY symbol, ${time} HAVING count(DISTINCT filename) > 1) GROUP BY 1 ORDER BY 1`);
     for (const [symbol, n] of crossDup.getRows() as [string, bigint][]) add('defect', 'no-duplicates', symbol, `${n} timestamp(s) stored in more than one file`);
   }
 
@@ -116,7 +115,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   const tf = parseTimeframe(meta.timeframe);
   if (readable.length > 0 && tf && (tf.unit === 'Day' || isIntraday(tf))) {
     const days = await connection.runAndReadAll(
-      `SELECT symbol, list(DISTINCT strftime(timezone('America/New_York', "timestamp"), '%Y-%m-%d')) FROM verify_rows GROUP BY symbol ORDER BY symbol`,
+      `SELECT symbol, list(DISTINCT strftime(timezone('America/New_York', ${time}), '%Y-%m-%d')) FROM verify_rows GROUP BY symbol ORDER BY symbol`,
     );
     for (const [symbol, dateList] of days.getRows() as [string, { items: string[] }][]) {
       const dates = new Set(dateList.items);

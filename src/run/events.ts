@@ -1,19 +1,88 @@
-/** What a run reports as it goes. The CLI renders these; nothing below the CLI prints. */
+/**
+ * What a run reports as it goes, and what it returns. The CLI renders these; a library user
+ * subscribes to the same events. Nothing below the CLI prints.
+ */
 import type { RequestEvent } from '../net/http.js';
 import type { WorkUnit } from '../plan/planner.js';
 
-export type SymbolOutcome = 'ok' | 'no_data' | 'failed' | 'not_attempted' | 'up_to_date' | 'not_asset';
+export type { RequestEvent } from '../net/http.js';
+export type { WorkUnit } from '../plan/planner.js';
 
-export type RunEvent =
-  | { type: 'planned'; units: number; symbols: number; upToDate: number; estimatedBars: number }
-  | { type: 'unit-started'; worker: number; unit: WorkUnit }
-  | { type: 'unit-finished'; worker: number; unit: WorkUnit; rows: number; partitions: number; durationMs: number }
-  | { type: 'unit-failed'; worker: number; unit: WorkUnit; symbols: string[]; reason: string }
-  | { type: 'symbol-finished'; worker: number; symbol: string; outcome: SymbolOutcome; rows: number; reason?: string }
-  | { type: 'request'; request: RequestEvent }
-  | { type: 'notice'; level: 'info' | 'warning'; message: string };
+export type SymbolOutcome = 'ok' | 'no_data' | 'failed' | 'not_attempted' | 'up_to_date' | 'not_listed';
 
-export type RunEventListener = (event: RunEvent) => void;
+/** The plan of a run, before any data request: what it will cost. */
+export interface PlanReport {
+  dataset: string;
+  source: string;
+  timeframe: string;
+  symbols: number;
+  /** Symbols with nothing to fetch. */
+  upToDate: string[];
+  /** Symbols the source does not list (skipped without a request). */
+  notListed: string[];
+  units: number;
+  /** Upper bounds: the planner counts every session's full extended hours. */
+  estimatedBars: number;
+  estimatedRequests: number;
+  /** Requests at the configured rate limit, ms; 0 for a source that makes no requests. */
+  estimatedRequestTimeMs: number;
+  rateLimitPerMinute: number | undefined;
+  /** The units themselves, in the order they are started. */
+  work: WorkUnit[];
+}
+
+export interface UnitEvent {
+  phase: 'started' | 'finished' | 'failed';
+  /** Worker slot, for log tags like `[w3]`. */
+  worker: number;
+  unit: WorkUnit;
+  /** Rows and partitions the unit committed (finished, and failed units that committed some). */
+  rows: number;
+  partitions: number;
+  durationMs: number;
+  reason?: string;
+}
+
+export interface SymbolEvent {
+  worker: number;
+  symbol: string;
+  outcome: SymbolOutcome;
+  rows: number;
+  reason?: string;
+}
+
+/** Emitted as batches arrive and partitions commit: counts so far against the plan. */
+export interface ProgressEvent {
+  elapsedMs: number;
+  /** Rows received from the source so far, and committed to the lake so far. */
+  rowsReceived: number;
+  rowsCommitted: number;
+  partitionsCommitted: number;
+  requests: number;
+  estimatedRequests: number;
+  estimatedBars: number;
+  unitsDone: number;
+  unitsTotal: number;
+  symbolsDone: number;
+  symbolsTotal: number;
+}
+
+export interface MessageEvent {
+  message: string;
+}
+
+export interface PipelineEvents {
+  planned: PlanReport;
+  unit: UnitEvent;
+  symbol: SymbolEvent;
+  progress: ProgressEvent;
+  request: RequestEvent;
+  warning: MessageEvent;
+  info: MessageEvent;
+}
+
+export type PipelineEventName = keyof PipelineEvents;
+export type PipelineListener<K extends PipelineEventName> = (event: PipelineEvents[K]) => void;
 
 export interface SymbolResult {
   symbol: string;
@@ -22,19 +91,21 @@ export interface SymbolResult {
   reason?: string;
 }
 
-export interface RunSummary {
+export type StopReason = { kind: 'credentials' | 'plan' | 'circuit' | 'interrupted'; message: string; hint?: string };
+
+export interface IngestResult {
   dataset: string;
   source: string;
-  feed: string;
-  adjustment: string;
+  feed: string | undefined;
+  adjustment: string | undefined;
   timeframe: string;
   storage: string;
   symbols: SymbolResult[];
   succeeded: number;
   failed: number;
   noData: number;
-  notAssets: number;
-  /** Requested symbols the provider lists as inactive (delisted). */
+  notListed: number;
+  /** Requested symbols the source lists as inactive (delisted): fetched all the same. */
   inactive: string[];
   notAttempted: number;
   upToDate: number;
@@ -44,24 +115,26 @@ export interface RunSummary {
   retries: number;
   units: number;
   durationMs: number;
+  /** Every planned unit succeeded. */
+  complete: boolean;
   /** Why the run stopped early, if it did. */
-  aborted?: { kind: 'credentials' | 'plan' | 'circuit' | 'signal'; message: string; hint?: string };
-  exitCode: number;
+  stopped?: StopReason;
 }
 
-/** The run's event stream: the pipeline, the HTTP hook and the renderers all meet here. */
+/** A typed event hub: the run emits, renderers and library users listen. */
 export class EventBus {
-  private readonly listeners: RunEventListener[] = [];
+  private readonly listeners = new Map<PipelineEventName, Set<(event: never) => void>>();
 
-  on(listener: RunEventListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+  on<K extends PipelineEventName>(name: K, listener: PipelineListener<K>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener as (event: never) => void);
+    return () => set.delete(listener as (event: never) => void);
   }
 
-  emit(event: RunEvent): void {
-    for (const listener of this.listeners) listener(event);
+  emit<K extends PipelineEventName>(name: K, event: PipelineEvents[K]): void {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const listener of set) (listener as PipelineListener<K>)(event);
   }
 }

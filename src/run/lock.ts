@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CannotProceedError } from '../errors.js';
-import { writeFileAtomic } from '../lake/atomic.js';
-import { metadataDir } from '../lake/layout.js';
+import { CannotProceedError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { metadataDir } from '../shared/lake-paths.js';
 
 export interface LockHolder {
   pid: number;

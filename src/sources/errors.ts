@@ -1,6 +1,7 @@
-/** Provider failures, classified by their effect on the run. */
+/** Provider failures, classified by their effect on the run. Every source throws these. */
+import { CannotProceedError } from '../shared/errors.js';
 
-/** Some symbols of a batch were rejected as malformed (HTTP 400 "invalid symbol"): split them out. */
+/** Some symbols of a batch were rejected as malformed (e.g. HTTP 400 "invalid symbol"): split them out. */
 export class InvalidSymbolError extends Error {
   constructor(readonly symbol: string | undefined, providerMessage: string) {
     super(`provider rejected the symbol${symbol ? ` ${symbol}` : ''}: ${providerMessage}`);
@@ -9,7 +10,7 @@ export class InvalidSymbolError extends Error {
 }
 
 /** Credentials missing or rejected: no request can succeed, abort the whole run. */
-export class CredentialsError extends Error {
+export class CredentialsError extends CannotProceedError {
   constructor(message: string) {
     super(message);
     this.name = 'CredentialsError';
@@ -17,9 +18,17 @@ export class CredentialsError extends Error {
 }
 
 /** The account's plan does not allow this request (e.g. recent SIP data on the free plan): abort with a hint. */
-export class PlanRestrictionError extends Error {
-  constructor(message: string, readonly hint: string) {
-    super(message);
+export class PlanRestrictionError extends CannotProceedError {
+  constructor(message: string, hint: string) {
+    super(message, hint);
     this.name = 'PlanRestrictionError';
+  }
+}
+
+/** A page that arrived whole but does not hold what the provider's format promises: the unit is fetched again. */
+export class PageFormatError extends Error {
+  constructor(detail: string, readonly position: number) {
+    super(`malformed page at byte ${position}: ${detail}`);
+    this.name = 'PageFormatError';
   }
 }

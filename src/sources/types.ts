@@ -1,12 +1,14 @@
-/** The interface every data source implements: pages of bars in Alpaca's multi-symbol envelope. */
-import type { Timeframe } from '../plan/timeframe.js';
-
-export type Feed = 'sip' | 'iex' | 'otc' | 'boats';
-export const FEEDS: readonly Feed[] = ['sip', 'iex', 'otc', 'boats'];
-export type Adjustment = 'raw' | 'split' | 'dividend' | 'spin-off' | 'all';
-export const ADJUSTMENTS: readonly Adjustment[] = ['raw', 'split', 'dividend', 'spin-off', 'all'];
-export type SourceName = 'alpaca' | 'synthetic';
-export const SOURCES: readonly SourceName[] = ['alpaca', 'synthetic'];
+/**
+ * The seam between the core and a data provider. A source turns requests into batches of the
+ * lake's schema (typed columns) and declares what it can do; the planner and the run use those
+ * declarations and never a provider's name, wire format or constants.
+ */
+import type { BarColumns, DataKind } from '../lake/schema.js';
+import type { CircuitBreaker } from '../net/circuit-breaker.js';
+import type { RequestEvent } from '../net/http.js';
+import type { RetryPolicy } from '../net/retry.js';
+import type { Session } from '../shared/calendar.js';
+import type { Timeframe } from '../shared/timeframe.js';
 
 export interface BarRequest {
   symbols: readonly string[];
@@ -14,17 +16,64 @@ export interface BarRequest {
   /** Inclusive start and exclusive end, UTC ms. */
   start: number;
   end: number;
-  feed: Feed;
-  adjustment: Adjustment;
+  feed: string | undefined;
+  adjustment: string | undefined;
 }
 
-/**
- * A source yields the raw JSON bytes of each page, `{"bars": {SYM: [{t,o,h,l,c,v,n,vw}…]} | null, …}`.
- * Bytes, not objects: the pipeline's page parser reads them straight into columns, so no string or
- * JS object is built per page or per bar on the hot path.
- */
-export interface BarSource {
-  readonly name: SourceName;
+export type ListingStatus = 'active' | 'inactive';
+
+export interface SourceCapabilities {
+  readonly kinds: readonly DataKind[];
+  /** Whether bars of this timeframe can be fetched. */
+  supportsTimeframe(timeframe: Timeframe): boolean;
+  /** Symbols one request may name. */
+  readonly maxSymbolsPerRequest: number;
+  /** Rows one page holds, shared by the symbols of a request (what the planner fills). */
+  readonly pageRows: number;
+  /** Feeds and adjustments it offers, the default first; empty when it has no such choice. */
+  readonly feeds: readonly string[];
+  readonly adjustments: readonly string[];
+  /** It can list the trading calendar / which symbols it knows (and which are delisted). */
+  readonly calendar: boolean;
+  readonly listings: boolean;
+  /** Requests per minute when the user sets none (its free plan); undefined when it makes no requests. */
+  readonly defaultRateLimitPerMinute: number | undefined;
+  /** How far behind real time it may be asked for data (e.g. a free plan's delay), ms. */
+  readonly recentDataDelayMs: number;
+  /** Data that is generated, not a market's: never mixed with real data in one dataset. */
   readonly synthetic: boolean;
-  pages(request: BarRequest, signal: AbortSignal): AsyncIterable<Uint8Array>;
+  /** Environment variables it reads, for `config` (names only, never values). */
+  readonly environment: readonly { name: string; secret: boolean; required: boolean }[];
+}
+
+export interface Source {
+  readonly name: string;
+  readonly capabilities: SourceCapabilities;
+  /**
+   * Every bar of the request, as batches in symbol-then-time order. `reuse` hands back the last
+   * batch once the caller has copied it, so a source can fill the same buffers again.
+   */
+  fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
+  /** Present when `capabilities.calendar`. */
+  loadCalendar?(signal: AbortSignal): Promise<Session[]>;
+  /** Present when `capabilities.listings`: every symbol it knows, with its status. */
+  loadListings?(signal: AbortSignal): Promise<Map<string, ListingStatus>>;
+}
+
+/** What the run hands a source: where settings, credentials and the shared request policy come from. */
+export interface SourceContext {
+  env: Readonly<Record<string, string | undefined>>;
+  rateLimitPerMinute: number;
+  retry: RetryPolicy;
+  /** Guards the data requests: consecutive failures stop the run. */
+  breaker: CircuitBreaker;
+  onRequest: (event: RequestEvent) => void;
+}
+
+export interface SourceDefinition {
+  readonly name: string;
+  readonly description: string;
+  readonly capabilities: SourceCapabilities;
+  /** Throws CredentialsError when a required variable is missing. */
+  create(context: SourceContext): Source;
 }

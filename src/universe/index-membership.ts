@@ -3,9 +3,9 @@
  * in_latest. A symbol that leaves the list keeps its row with in_latest=false, so history survives.
  */
 import fs from 'node:fs/promises';
-import { writeFileAtomic } from '../lake/atomic.js';
-import { metadataDir } from '../lake/layout.js';
-import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { metadataDir } from '../shared/lake-paths.js';
+import { UsageError } from '../shared/errors.js';
 
 export interface MembershipRow {
   symbol: string;
@@ -55,10 +55,15 @@ export function renderMembership(rows: readonly MembershipRow[]): string {
 
 export async function updateIndexMembership(storage: string, name: string, symbols: readonly string[], today: string, inactive: ReadonlySet<string>): Promise<string> {
   const file = indexFile(storage, name);
-  const text = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+  await writeFileAtomic(file, renderMembership(mergeMembership(await loadIndexMembership(storage, name), symbols, today, inactive)));
+  return file;
+}
+
+/** The stored membership rows of an index (empty when it was never recorded). */
+export async function loadIndexMembership(storage: string, name: string): Promise<MembershipRow[]> {
+  const text = await fs.readFile(indexFile(storage, name), 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return '';
     throw error;
   });
-  await writeFileAtomic(file, renderMembership(mergeMembership(parseMembership(text), symbols, today, inactive)));
-  return file;
+  return parseMembership(text);
 }

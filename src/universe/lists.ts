@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../shared/errors.js';
 import type { SymbolEntry } from './symbols.js';
 
 function readText(file: string): string {

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTimeframe } from '../../src/plan/timeframe.js';
-import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
+import { parseTimeframe } from '../../src/shared/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 import { DEFAULT_FAKE_SYMBOLS, FakeAlpaca } from '../support/fake-alpaca.js';
 import { fakeEnv, listFiles, runCli, tempDir } from '../support/cli.js';
 import { query, readLake } from '../support/lake.js';
@@ -78,7 +78,7 @@ describe('ingest from Alpaca (fake server)', () => {
       const out = tempDir();
       const r = await runCli(['symbols', 'AAPL', 'ZZZZ', 'NEWCO', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out], fakeEnv(strict));
       expect(r.code).toBe(0);
-      expect(r.stderr).toMatch(/ZZZZ: not an Alpaca asset/);
+      expect(r.stderr).toMatch(/ZZZZ: not listed by alpaca/);
       expect(r.stdout).toMatch(/NEWCO: no data/); // listed 2024-02-15
       expect(strict.barRequests.every((q) => !q.query.symbols?.includes('ZZZZ'))).toBe(true);
       const r2 = await runCli(['symbols', 'AAPL', 'BADX', 'MSFT', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out, '--json'], fakeEnv(strict));

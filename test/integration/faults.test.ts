@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseTimeframe } from '../../src/plan/timeframe.js';
-import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
+import { parseTimeframe } from '../../src/shared/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 import { RunLock } from '../../src/run/lock.js';
 import { FakeAlpaca, type FakeOptions } from '../support/fake-alpaca.js';
 import { fakeEnv, listFiles, runCli, startCli, tempDir } from '../support/cli.js';

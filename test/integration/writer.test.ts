@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { allocateBarColumns, type BarColumns } from '../../src/bars.js';
+import { allocateBarColumns, type BarColumns, BARS_SCHEMA } from '../../src/lake/schema.js';
+import type { CommittedPartition } from '../../src/lake/unit-write.js';
 import { openDuckDB } from '../../src/lake/duck.js';
 import { PartitionWriter } from '../../src/lake/partition-writer.js';
 
@@ -27,12 +28,12 @@ function page(rows: [number, number, number][]): BarColumns {
 describe('partition writer', () => {
   let duck: DuckDBInstance;
   let storage: string;
-  let writer: PartitionWriter;
+  let writer: PartitionWriter<typeof BARS_SCHEMA>;
 
   beforeAll(async () => {
     duck = await openDuckDB(2);
     storage = fs.mkdtempSync(path.join(os.tmpdir(), 'de-writer-'));
-    writer = await PartitionWriter.open(duck, storage, 'equities_1min');
+    writer = await PartitionWriter.open(duck, BARS_SCHEMA, storage, 'equities_1min');
   });
   afterAll(() => {
     writer.close();
@@ -50,36 +51,43 @@ describe('partition writer', () => {
       c.closeSync();
     }
   };
+  /** A unit and the partitions it reports committed. */
+  const begin = (symbols: string[], staging: string) => {
+    const committed: CommittedPartition[] = [];
+    const unit = writer.beginUnit(symbols, staging, (partitions) => committed.push(...partitions));
+    const rows = (symbol?: string): number => committed.filter((p) => symbol === undefined || p.key.symbol === symbol).reduce((n, p) => n + p.rows, 0);
+    return { unit, committed, rows };
+  };
   const minute = (m: number): number => us('2024-01-02T14:30:00Z') + m * 60_000_000;
 
   it('writes rows a provider sent out of order or twice sorted, one row per timestamp, the last one winning', async () => {
     const staging = fs.mkdtempSync(path.join(storage, 'stage-'));
-    const unit = writer.beginUnit(['AAA', 'BBB']);
+    const { unit, rows } = begin(['AAA', 'BBB'], staging);
     unit.append(page([[0, 2, 1], [0, 0, 2], [1, 0, 3]]));
     unit.append(page([[0, 1, 4], [0, 2, 5], [1, 0, 6]]));
-    const result = await unit.commit(staging);
+    await unit.commit();
     expect(await read('AAA')).toEqual([[minute(0), 2], [minute(1), 4], [minute(2), 5]]);
     expect(await read('BBB')).toEqual([[minute(0), 6]]);
-    expect(result.perSymbol.get('AAA')?.rows).toBe(3);
-    expect(result.rows).toBe(4);
+    expect(rows('AAA')).toBe(3);
+    expect(rows()).toBe(4);
   });
 
   it('merges with stored rows, new rows winning, and writes many new partitions at once in order', async () => {
     const staging = fs.mkdtempSync(path.join(storage, 'stage-'));
-    const unit = writer.beginUnit(['AAA']);
+    const { unit } = begin(['AAA'], staging);
     unit.append(page([[0, 1, 40], [0, 3, 41]]));
-    await unit.commit(staging);
+    await unit.commit();
     expect(await read('AAA')).toEqual([[minute(0), 2], [minute(1), 40], [minute(2), 5], [minute(3), 41]]);
 
     // Twelve new months of one symbol go through the bulk path; one month arrives out of order.
     const months = Array.from({ length: 12 }, (_, m) => m);
-    const bulk = writer.beginUnit(['CCC']);
+    const { unit: bulk, committed } = begin(['CCC'], staging);
     const rows: [number, number, number][] = [];
     for (const m of months) for (let d = 0; d < 3; d++) rows.push([0, (m * 31 + d) * 24 * 60, m * 10 + d]);
     [rows[3], rows[4]] = [rows[4], rows[3]];
     bulk.append(page(rows));
-    const result = await bulk.commit(staging);
-    expect(result.partitionsWritten).toBe(12);
+    await bulk.commit();
+    expect(committed).toHaveLength(12);
     for (const m of months) {
       const got = await read('CCC', String(m + 1).padStart(2, '0'));
       expect(got.map(([, close]) => close)).toEqual([m * 10, m * 10 + 1, m * 10 + 2]);
@@ -89,13 +97,13 @@ describe('partition writer', () => {
 
   it('streams many partitions across chunk boundaries exactly (bulk path, 40 months × 97 rows)', async () => {
     const staging = fs.mkdtempSync(path.join(storage, 'stage-'));
-    const unit = writer.beginUnit(['DDD']);
+    const { unit, rows: committedRows } = begin(['DDD'], staging);
     const rows: [number, number, number][] = [];
     // 97 rows a month: segments end mid-chunk, so chunks of 2,048 rows span many partitions.
     for (let m = 0; m < 40; m++) for (let r = 0; r < 97; r++) rows.push([0, Math.round((m * 30.44 + r * 0.2) * 24 * 60), m * 1000 + r]);
     unit.append(page(rows));
-    const result = await unit.commit(staging);
-    expect(result.rows).toBe(40 * 97);
+    await unit.commit();
+    expect(committedRows()).toBe(40 * 97);
     const c = await duck.connect();
     try {
       const glob = path.join(storage, 'equities_1min', 'symbol=DDD', '**', '*.parquet');

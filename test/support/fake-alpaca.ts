@@ -8,10 +8,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { nyseRuleCalendar } from '../../src/plan/calendar.js';
-import { parseTimeframe, type Timeframe } from '../../src/plan/timeframe.js';
-import { nyMidnightUtc, nyDateOf } from '../../src/plan/time.js';
-import { type BarTuple, pageSlices, renderBarsPage, SyntheticMarket, formatBarTime } from '../../src/sources/synthetic/generator.js';
+import { nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
+import { nyMidnightUtc, nyDateOf } from '../../src/shared/time.js';
+import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
+import { formatBarTime, pageSlices, renderBarsPage } from './alpaca-wire.js';
 
 export interface FakeSymbol {
   /** No bars before this New York date (IPO). */

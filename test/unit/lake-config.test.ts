@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePartitionPath, partitionBounds, partitionFile } from '../../src/lake/layout.js';
+import { parsePartitionPath, partitionBounds, partitionFile } from '../../src/shared/lake-paths.js';
 import { resolveSettings, parseSettingsIni } from '../../src/config/settings.js';
-import { resolveDates } from '../../src/cli/ingest-command.js';
-import { UsageError } from '../../src/errors.js';
+import { resolveDates } from '../../src/plan/dates.js';
+import { UsageError } from '../../src/shared/errors.js';
 
 describe('lake layout', () => {
   it('builds hive partition paths and their UTC bounds', () => {
@@ -29,16 +29,25 @@ function iniFile(text: string): string {
 
 describe('settings', () => {
   const file = iniFile('[default]\nfeed = iex\napi_threads = 3\nstart = 2020-01-01\n[linux]\napi_threads = 5\n[macos]\napi_threads = 7\n');
-  it('applies flag > environment > OS section > [default] > built-in', () => {
-    const s = resolveSettings({ configPath: file, configExplicit: true, env: { DATA_ENGINE_FEED: 'sip' }, flags: { start: '2021-05-05' }, osName: 'linux' });
-    expect(s.start).toMatchObject({ value: '2021-05-05', origin: 'flag' });
+  it('applies flag > environment > OS section > [default] > built-in, with typed values', () => {
+    const { settings: s } = resolveSettings({ configPath: file, configExplicit: true, env: { DATA_ENGINE_FEED: 'sip' }, flags: { timeframe: { raw: '5min', flag: '--timeframe' } }, osName: 'linux' });
+    expect(s.timeframe).toMatchObject({ value: '5Min', origin: 'flag', where: '--timeframe' });
     expect(s.feed).toMatchObject({ value: 'sip', origin: 'environment' });
-    expect(s.api_threads).toMatchObject({ value: '5', origin: 'settings [os]' });
-    expect(s.adjustment).toMatchObject({ value: 'raw', origin: 'built-in' });
-    const mac = resolveSettings({ configPath: file, configExplicit: true, env: {}, flags: {}, osName: 'macos' });
-    expect(mac.api_threads.value).toBe('7');
+    expect(s.api_threads).toMatchObject({ value: 5, origin: 'settings [os]' });
+    expect(s.start).toMatchObject({ value: '2020-01-01', origin: 'settings [default]' });
+    // Left to the source: its first adjustment, its free plan's rate limit.
+    expect(s.adjustment).toMatchObject({ value: undefined, origin: 'built-in' });
+    expect(s.rate_limit_per_minute).toMatchObject({ value: undefined, origin: 'built-in' });
+    const mac = resolveSettings({ configPath: file, configExplicit: true, env: {}, flags: {}, osName: 'macos' }).settings;
+    expect(mac.api_threads.value).toBe(7);
     expect(mac.feed).toMatchObject({ value: 'iex', origin: 'settings [default]' });
-    expect(resolveSettings({ configPath: '/nonexistent/settings.ini', configExplicit: false, env: {}, flags: {}, osName: 'macos' }).api_threads.value).toBe('6');
+    expect(resolveSettings({ configPath: '/nonexistent/settings.ini', configExplicit: false, env: {}, flags: {}, osName: 'macos' }).settings.api_threads.value).toBe(6);
+  });
+  it('names the flag the user typed, and warns about unknown DATA_ENGINE_ variables', () => {
+    expect(() => resolveSettings({ configPath: file, configExplicit: true, env: {}, flags: { api_threads: { raw: '0', flag: '--threads' } }, osName: 'linux' })).toThrow(/for --threads;/);
+    const { warnings } = resolveSettings({ configPath: file, configExplicit: true, env: { DATA_ENGINE_TREADS: '4', DATA_ENGINE_DEBUG: '1' }, flags: {}, osName: 'linux' });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/DATA_ENGINE_TREADS.*DATA_ENGINE_API_THREADS/);
   });
   it('rejects unknown keys, malformed lines and invalid values, naming file and key', () => {
     expect(() => parseSettingsIni('[default]\nfeeed = sip\n', 'x.ini')).toThrow(/x.ini.*feeed/);
@@ -53,16 +62,16 @@ describe('settings', () => {
 describe('dates', () => {
   const now = Date.parse('2024-06-12T15:00:00Z');
   it('makes date-only ranges inclusive New York dates', () => {
-    const r = resolveDates('2024-01-02', '2024-03-28', now);
+    const r = resolveDates('2024-01-02', '2024-03-28', now, 16 * 60_000);
     expect(new Date(r.endInstant).toISOString()).toBe('2024-03-29T04:00:00.000Z');
   });
   it('clamps a future end with a note, and defaults the end to now − 16 min', () => {
-    expect(resolveDates('2024-01-02', '2030-01-01', now).notes).toHaveLength(1);
-    expect(resolveDates('2024-01-02', undefined, now).endInstant).toBe(now - 16 * 60_000);
+    expect(resolveDates('2024-01-02', '2030-01-01', now, 16 * 60_000).notes).toHaveLength(1);
+    expect(resolveDates('2024-01-02', undefined, now, 16 * 60_000).endInstant).toBe(now - 16 * 60_000);
   });
   it('rejects bad dates and inverted ranges', () => {
-    expect(() => resolveDates('2024-13-01', undefined, now)).toThrow(UsageError);
-    expect(() => resolveDates('2024-03-01', '2024-02-01', now)).toThrow(/after/);
-    expect(() => resolveDates('yesterday', undefined, now)).toThrow(/YYYY-MM-DD/);
+    expect(() => resolveDates('2024-13-01', undefined, now, 16 * 60_000)).toThrow(UsageError);
+    expect(() => resolveDates('2024-03-01', '2024-02-01', now, 16 * 60_000)).toThrow(/after/);
+    expect(() => resolveDates('yesterday', undefined, now, 16 * 60_000)).toThrow(/YYYY-MM-DD/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocateBarColumns, type BarColumns } from '../../src/bars.js';
+import { allocateBarColumns, type BarColumns, BARS_SCHEMA } from '../../src/lake/schema.js';
 import { PendingPartitions, partitionSegment } from '../../src/lake/pending-partitions.js';
 import { writeInt64 } from '../../src/lake/unit-rows.js';
 
@@ -58,7 +58,7 @@ describe('pending partitions', () => {
       [0, '2024-01-02T14:30:00Z', 1],
       [0, '2024-01-02T14:31:00Z', 2],
     ]);
-    const segment = partitionSegment(c, ids, pending.all()[0]);
+    const segment = partitionSegment(BARS_SCHEMA, c, ids, pending.all()[0]);
     expect(segment.columns).toBe(c);
     expect([segment.from, segment.to]).toEqual([0, 2]);
   });
@@ -73,8 +73,9 @@ describe('pending partitions', () => {
     ]);
     const first = pending.all().find((p) => p.symbolIndex === 0)!;
     expect(first.ordered).toBe(false);
-    const segment = partitionSegment(c, ids, first);
-    const rows = Array.from({ length: segment.to - segment.from }, (_, i) => [segment.columns.time[segment.from + i], segment.columns.close[segment.from + i]]);
+    const segment = partitionSegment(BARS_SCHEMA, c, ids, first);
+    const columns = segment.columns as BarColumns;
+    const rows = Array.from({ length: segment.to - segment.from }, (_, i) => [columns.time[segment.from + i], columns.close[segment.from + i]]);
     expect(rows).toEqual([
       [us('2024-01-02T14:30:00Z'), 3],
       [us('2024-01-02T14:31:00Z'), 5],

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { PageFormatError, parseBarsPage } from '../../src/sources/page-parser.js';
-import { pageSlices, renderBarsPage, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
-import { parseTimeframe } from '../../src/plan/timeframe.js';
+import { parseBarsPage } from '../../src/sources/alpaca/bars-page.js';
+import { PageFormatError } from '../../src/sources/errors.js';
+import { SyntheticMarket } from '../../src/sources/synthetic/generator.js';
+import { pageSlices, renderBarsPage } from '../support/alpaca-wire.js';
+import { parseTimeframe } from '../../src/shared/timeframe.js';
 
 const index = new Map([['AAPL', 0], ['BRK.B', 1]]);
 const bar = (fields: string) => `{"bars":{"AAPL":[${fields}]},"next_page_token":null}`;

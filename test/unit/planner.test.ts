@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { nyseRuleCalendar } from '../../src/plan/calendar.js';
-import { subtract, union } from '../../src/plan/intervals.js';
+import { nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { subtract, union } from '../../src/shared/intervals.js';
 import { plan, type PlanRequest, resumeInstant, unitTarget, wantedIntervals } from '../../src/plan/planner.js';
-import { parseTimeframe } from '../../src/plan/timeframe.js';
-import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
+import { parseTimeframe } from '../../src/shared/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 
 const day = (d: string) => nyMidnightUtc(d);
 const base = (over: Partial<PlanRequest> = {}): PlanRequest => ({
@@ -17,7 +17,7 @@ const base = (over: Partial<PlanRequest> = {}): PlanRequest => ({
   lookbackSessions: 2,
   refetch: false,
   threads: 8,
-  pageLimit: 10_000,
+  pageRows: 10_000,
   maxSymbolsPerRequest: 200,
   ...over,
 });
@@ -54,9 +54,18 @@ describe('planner', () => {
     const covered = new Map([['AAPL', [{ start: day('2016-01-04'), end: day('2024-03-29') }]]]);
     const req = base({ explicitStart: false, startDate: '2016-01-01', covered, endInstant: day('2024-04-03') });
     expect(resumeInstant(day('2024-03-29'), 2, nyseRuleCalendar)).toBe(day('2024-03-27'));
-    expect(wantedIntervals(req, 'AAPL')).toEqual([{ start: day('2016-01-01'), end: day('2016-01-04') }, { start: day('2024-03-27'), end: day('2024-04-03') }]);
-    // 2016-01-01..03 holds no session: the planner does not request it.
+    expect(wantedIntervals(req, 'AAPL')).toEqual([{ start: day('2024-03-27'), end: day('2024-04-03') }]);
     expect(plan(req).units.map((u) => [u.start, u.end])).toEqual([[day('2024-03-27'), day('2024-04-03')]]);
+  });
+
+  it('in incremental mode never reaches back before a stored symbol’s history, but fills holes inside it; new symbols start at the default start', () => {
+    // First ingested from 2024-01-02, with a hole in February; the default start is 2016.
+    const covered = new Map([['AAPL', [{ start: day('2024-01-02'), end: day('2024-02-01') }, { start: day('2024-03-01'), end: day('2024-03-29') }]]]);
+    const req = base({ symbols: ['AAPL', 'NEWCO'], explicitStart: false, startDate: '2016-01-01', covered, endInstant: day('2024-04-03') });
+    expect(wantedIntervals(req, 'AAPL')).toEqual([{ start: day('2024-02-01'), end: day('2024-03-01') }, { start: day('2024-03-27'), end: day('2024-04-03') }]);
+    expect(wantedIntervals(req, 'NEWCO')).toEqual([{ start: day('2016-01-01'), end: day('2024-04-03') }]);
+    // An explicit start asks for the earlier history.
+    expect(wantedIntervals({ ...req, explicitStart: true, startDate: '2023-01-03' }, 'AAPL')[0]).toEqual({ start: day('2023-01-03'), end: day('2024-01-02') });
   });
 
   it('plans nothing in incremental mode when no session time has passed since the covered end', () => {

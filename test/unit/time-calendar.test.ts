@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { easterSunday, isNyseEarlyClose, isNyseTradingDay, nyseRuleCalendar } from '../../src/plan/calendar.js';
-import { nyDateOf, nyMidnightUtc, nyWallToUtc } from '../../src/plan/time.js';
+import { easterSunday, isNyseEarlyClose, isNyseTradingDay, nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { nyDateOf, nyMidnightUtc, nyWallToUtc } from '../../src/shared/time.js';
 
 describe('New York time', () => {
   it('maps dates to UTC midnights across daylight saving', () => {

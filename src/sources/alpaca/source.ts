@@ -1,22 +1,37 @@
 /**
- * Alpaca Market Data v2 bars through the multi-symbol endpoint. The hot path builds the request URL
- * and hands the page bytes on unparsed: the SDK's lossless per-bar parse measured 5–7× slower than
- * even JSON.parse, and the pipeline's page parser reads the bytes straight into columns. Rate budget
- * and retries come from `net`.
+ * Alpaca Market Data v2: bars through the multi-symbol endpoint, the calendar and the asset list
+ * through the trading API. The hot path builds the request URL and parses the page bytes straight
+ * into columns (see bars-page.ts): the SDK's lossless per-bar parse measured 5–7× slower than even
+ * JSON.parse. Rate budget and retries come from `net`.
  */
+import type { BarColumns } from '../../lake/schema.js';
+import { CircuitBreaker } from '../../net/circuit-breaker.js';
 import { HttpStatusError } from '../../net/errors.js';
-import { BodyBuffer, type HttpClient } from '../../net/http.js';
+import { BodyBuffer, HttpClient } from '../../net/http.js';
+import { RateBudget } from '../../net/rate-budget.js';
+import type { Session } from '../../shared/calendar.js';
+import { isIntraday, type Timeframe } from '../../shared/timeframe.js';
 import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../errors.js';
-import type { BarRequest, BarSource } from '../types.js';
-import { barsUrl, checkBarsPage } from './pages.js';
+import type { BarRequest, ListingStatus, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
+import { parseBarsPage } from './bars-page.js';
+import { barsUrl, checkBarsPage, PAGE_LIMIT } from './bars-request.js';
+import { loadAlpacaAssets, loadAlpacaCalendar } from './trading.js';
 
 export interface AlpacaCredentials {
   keyId: string;
   secretKey: string;
 }
 
-export const DEFAULT_DATA_URL = 'https://data.alpaca.markets';
-export const DEFAULT_TRADING_URL = 'https://paper-api.alpaca.markets';
+const DEFAULT_DATA_URL = 'https://data.alpaca.markets';
+const DEFAULT_TRADING_URL = 'https://paper-api.alpaca.markets';
+/** The trading API's own request limit (all plans). */
+const TRADING_API_RATE_LIMIT = 200;
+/** The free plan may not query the most recent 15 minutes of SIP data. */
+const RECENT_DATA_DELAY_MS = 16 * 60_000;
+/** Symbols per multi-symbol request: keeps the URL well below common length limits. */
+const MAX_SYMBOLS_PER_REQUEST = 200;
+/** The optional trading-API calls get two attempts: the run goes on without them. */
+const TRADING_API_ATTEMPTS = 2;
 
 export function authHeaders(credentials: AlpacaCredentials): Record<string, string> {
   return { 'APCA-API-KEY-ID': credentials.keyId, 'APCA-API-SECRET-KEY': credentials.secretKey, Accept: 'application/json' };
@@ -45,13 +60,85 @@ export function classifyAlpacaError(error: unknown, symbols: readonly string[]):
   return error;
 }
 
-export class AlpacaSource implements BarSource {
-  readonly name = 'alpaca' as const;
-  readonly synthetic = false;
+export const ALPACA_CAPABILITIES: SourceCapabilities = {
+  kinds: ['bars'],
+  supportsTimeframe: (tf: Timeframe) => isIntraday(tf) || tf.unit === 'Day' || tf.unit === 'Week' || tf.unit === 'Month',
+  maxSymbolsPerRequest: MAX_SYMBOLS_PER_REQUEST,
+  pageRows: PAGE_LIMIT,
+  feeds: ['sip', 'iex', 'otc', 'boats'],
+  adjustments: ['raw', 'split', 'dividend', 'spin-off', 'all'],
+  calendar: true,
+  listings: true,
+  defaultRateLimitPerMinute: 200,
+  recentDataDelayMs: RECENT_DATA_DELAY_MS,
+  synthetic: false,
+  environment: [
+    { name: 'APCA_API_KEY_ID', secret: true, required: true },
+    { name: 'APCA_API_SECRET_KEY', secret: true, required: true },
+    { name: 'APCA_API_DATA_URL', secret: false, required: false },
+    { name: 'APCA_API_BASE_URL', secret: false, required: false },
+  ],
+};
 
-  constructor(private readonly http: HttpClient, private readonly dataUrl: string) {}
+function credentialsFrom(env: SourceContext['env']): AlpacaCredentials {
+  const keyId = env.APCA_API_KEY_ID?.trim();
+  const secretKey = env.APCA_API_SECRET_KEY?.trim();
+  if (!keyId || !secretKey) {
+    throw new CredentialsError('Alpaca credentials missing: set APCA_API_KEY_ID and APCA_API_SECRET_KEY, or use the synthetic source to run offline');
+  }
+  return { keyId, secretKey };
+}
 
-  async *pages(request: BarRequest, signal: AbortSignal): AsyncIterable<Uint8Array> {
+export const alpacaSource: SourceDefinition = {
+  name: 'alpaca',
+  description: "Alpaca Market Data v2 (APCA_API_KEY_ID, APCA_API_SECRET_KEY)",
+  capabilities: ALPACA_CAPABILITIES,
+  create(context: SourceContext): Source {
+    const credentials = credentialsFrom(context.env);
+    const client = (perMinute: number, maxAttempts: number, breaker: CircuitBreaker): HttpClient =>
+      new HttpClient({
+        budget: new RateBudget(perMinute),
+        policy: { ...context.retry, maxAttempts },
+        breaker,
+        headers: authHeaders(credentials),
+        onRequest: context.onRequest,
+      });
+    // One budget per host: the trading API has its own limit, and its headers must not lower the
+    // market-data budget. Its calls are optional, so their failures never trip the data breaker.
+    const data = client(context.rateLimitPerMinute, context.retry.maxAttempts, context.breaker);
+    const trading = client(TRADING_API_RATE_LIMIT, Math.min(TRADING_API_ATTEMPTS, context.retry.maxAttempts), new CircuitBreaker(0));
+    return new AlpacaSource(
+      data,
+      trading,
+      credentials,
+      context.env.APCA_API_DATA_URL?.trim() || DEFAULT_DATA_URL,
+      context.env.APCA_API_BASE_URL?.trim() || DEFAULT_TRADING_URL,
+    );
+  },
+};
+
+class AlpacaSource implements Source {
+  readonly name = 'alpaca';
+  readonly capabilities = ALPACA_CAPABILITIES;
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly trading: HttpClient,
+    private readonly credentials: AlpacaCredentials,
+    private readonly dataUrl: string,
+    private readonly tradingUrl: string,
+  ) {}
+
+  loadCalendar(signal: AbortSignal): Promise<Session[]> {
+    return loadAlpacaCalendar(this.trading, this.tradingUrl, this.credentials, signal);
+  }
+
+  loadListings(signal: AbortSignal): Promise<Map<string, ListingStatus>> {
+    return loadAlpacaAssets(this.trading, this.tradingUrl, this.credentials, signal);
+  }
+
+  async *fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
+    const symbolIndex = new Map(request.symbols.map((s, i) => [s, i]));
     let token: string | undefined;
     const seen = new Set<string>();
     // Each page is parsed before the next is requested, so one buffer serves the whole request.
@@ -75,7 +162,7 @@ export class AlpacaSource implements BarSource {
       } catch (error) {
         throw classifyAlpacaError(error, request.symbols);
       }
-      yield body;
+      yield parseBarsPage(body, symbolIndex, reuse()).columns;
       token = nextPageToken ?? undefined;
       // A provider that hands out the same token twice would loop forever.
       if (token !== undefined) {

@@ -1,31 +1,18 @@
 /**
  * Alpaca's trading endpoints an ingester needs: the market calendar and the asset list. These are a
  * request or two per run, so the official SDK is used for them, with its fetch routed through our
- * HTTP client so they share the rate budget, retries and error classification. Results are cached in
- * the lake's metadata (calendar for a week, assets for a day).
+ * HTTP client so they share the rate budget, retries and error classification. The run caches what
+ * they return.
  */
-import fs from 'node:fs/promises';
 import { trading } from '@alpacahq/alpaca-trade-api';
-import { writeFileAtomic } from '../../lake/atomic.js';
-import { metadataDir } from '../../lake/layout.js';
 import type { HttpClient } from '../../net/http.js';
-import { fromSessionList, makeSession, parseClock, type TradingCalendar } from '../../plan/calendar.js';
+import { makeSession, parseClock, type Session } from '../../shared/calendar.js';
+import type { ListingStatus } from '../types.js';
 import { classifyAlpacaError, type AlpacaCredentials } from './source.js';
 
-const CALENDAR_MAX_AGE_MS = 7 * 86_400_000;
-const ASSETS_MAX_AGE_MS = 86_400_000;
-
-export type AssetStatus = 'active' | 'inactive';
-
-interface CalendarCache {
-  fetched_at: string;
-  days: { date: string; open: string; close: string; session_open: string; session_close: string }[];
-}
-
-interface AssetsCache {
-  fetched_at: string;
-  assets: Record<string, AssetStatus>;
-}
+/** The calendar asked for: from well before any history users fetch to a year ahead. */
+const CALENDAR_FIRST_DAY = '2000-01-01T00:00:00Z';
+const CALENDAR_DAYS_AHEAD = 400;
 
 /** The SDK's fetch, served by our client: rate budget, retries and typed errors included. */
 function routedFetch(http: HttpClient, signal: AbortSignal): typeof fetch {
@@ -55,55 +42,31 @@ function configuration(http: HttpClient, tradingUrl: string, credentials: Alpaca
   });
 }
 
-async function readCache<T extends { fetched_at: string }>(file: string, maxAgeMs: number): Promise<T | undefined> {
+export async function loadAlpacaCalendar(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, signal: AbortSignal): Promise<Session[]> {
+  const api = new trading.CalendarApi(configuration(http, tradingUrl, credentials, signal));
+  let days: trading.LegacyCalendarDay[];
   try {
-    const cached = JSON.parse(await fs.readFile(file, 'utf8')) as T;
-    return Date.now() - Date.parse(cached.fetched_at) < maxAgeMs ? cached : undefined;
-  } catch {
-    return undefined;
+    days = await api.legacyCalendar({ start: new Date(CALENDAR_FIRST_DAY), end: new Date(Date.now() + CALENDAR_DAYS_AHEAD * 86_400_000) });
+  } catch (error) {
+    throw classifyAlpacaError(unwrap(error), []);
   }
+  return days.map((d) => makeSession(d.date.toISOString().slice(0, 10), parseClock(d.open), parseClock(d.close), parseClock(d.sessionOpen), parseClock(d.sessionClose)));
 }
 
-export async function loadAlpacaCalendar(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, storage: string, signal: AbortSignal): Promise<TradingCalendar> {
-  const file = metadataDir(storage, 'calendar.json');
-  let cache = await readCache<CalendarCache>(file, CALENDAR_MAX_AGE_MS);
-  if (!cache) {
-    const api = new trading.CalendarApi(configuration(http, tradingUrl, credentials, signal));
-    let days: trading.LegacyCalendarDay[];
-    try {
-      days = await api.legacyCalendar({ start: new Date('2000-01-01T00:00:00Z'), end: new Date(Date.now() + 400 * 86_400_000) });
-    } catch (error) {
-      throw classifyAlpacaError(unwrap(error), []);
-    }
-    cache = {
-      fetched_at: new Date().toISOString(),
-      days: days.map((d) => ({ date: d.date.toISOString().slice(0, 10), open: d.open, close: d.close, session_open: d.sessionOpen, session_close: d.sessionClose })),
-    };
-    await writeFileAtomic(file, `${JSON.stringify(cache)}\n`);
+export async function loadAlpacaAssets(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, signal: AbortSignal): Promise<Map<string, ListingStatus>> {
+  const api = new trading.AssetsApi(configuration(http, tradingUrl, credentials, signal));
+  const assets = new Map<string, ListingStatus>();
+  try {
+    const statuses = ['inactive', 'active'] as const;
+    const lists = await Promise.all(statuses.map((status) => api.getV2Assets({ status, assetClass: 'us_equity' })));
+    // Active last: a symbol listed under both (a ticker reused by a new listing) is active.
+    statuses.forEach((status, i) => {
+      for (const a of lists[i]) assets.set(a.symbol, status);
+    });
+  } catch (error) {
+    throw classifyAlpacaError(unwrap(error), []);
   }
-  return fromSessionList(cache.days.map((d) => makeSession(d.date, parseClock(d.open), parseClock(d.close), parseClock(d.session_open), parseClock(d.session_close))));
-}
-
-export async function loadAlpacaAssets(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, storage: string, signal: AbortSignal): Promise<Map<string, AssetStatus>> {
-  const file = metadataDir(storage, 'assets.json');
-  let cache = await readCache<AssetsCache>(file, ASSETS_MAX_AGE_MS);
-  if (!cache) {
-    const api = new trading.AssetsApi(configuration(http, tradingUrl, credentials, signal));
-    const assets: Record<string, AssetStatus> = {};
-    try {
-      const statuses = ['inactive', 'active'] as const;
-      const lists = await Promise.all(statuses.map((status) => api.getV2Assets({ status, assetClass: 'us_equity' })));
-      // Active last: a symbol listed under both (a ticker reused by a new listing) is active.
-      statuses.forEach((status, i) => {
-        for (const a of lists[i]) assets[a.symbol] = status;
-      });
-    } catch (error) {
-      throw classifyAlpacaError(unwrap(error), []);
-    }
-    // Alpaca lists thousands of assets; an empty list is a broken answer, not "nothing is tradable".
-    if (Object.keys(assets).length === 0) throw new Error('the asset list is empty');
-    cache = { fetched_at: new Date().toISOString(), assets };
-    await writeFileAtomic(file, `${JSON.stringify(cache)}\n`);
-  }
-  return new Map(Object.entries(cache.assets));
+  // Alpaca lists thousands of assets; an empty list is a broken answer, not "nothing is tradable".
+  if (assets.size === 0) throw new Error('the asset list is empty');
+  return assets;
 }

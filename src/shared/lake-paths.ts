@@ -3,7 +3,7 @@
  * that nothing outside the lake can ever be addressed, whatever the caller passed.
  */
 import path from 'node:path';
-import { normalizeSymbol } from '../universe/symbols.js';
+import { normalizeSymbol } from './symbol.js';
 
 export const PARTITION_FILE = 'data.parquet';
 export const STAGING_DIR = '.staging';
@@ -32,13 +32,13 @@ export function datasetDir(storage: string, dataset: string): string {
   return path.join(storage, dataset);
 }
 
+/** `symbol=S/year=YYYY/month=MM`: the partition's directory below its dataset (or any root). */
+export function partitionSubdir(key: PartitionKey): string {
+  return path.join(`symbol=${assertLakeSymbol(key.symbol)}`, `year=${String(key.year).padStart(4, '0')}`, `month=${String(key.month).padStart(2, '0')}`);
+}
+
 export function partitionDir(storage: string, dataset: string, key: PartitionKey): string {
-  return path.join(
-    datasetDir(storage, dataset),
-    `symbol=${assertLakeSymbol(key.symbol)}`,
-    `year=${String(key.year).padStart(4, '0')}`,
-    `month=${String(key.month).padStart(2, '0')}`,
-  );
+  return path.join(datasetDir(storage, dataset), partitionSubdir(key));
 }
 
 export function partitionFile(storage: string, dataset: string, key: PartitionKey): string {
@@ -51,7 +51,16 @@ export function partitionBounds(key: PartitionKey): { start: number; end: number
 }
 
 export function partitionLabel(key: PartitionKey): string {
-  return `${key.symbol} ${key.year}-${String(key.month).padStart(2, '0')}`;
+  return `${key.symbol} ${partitionId(key)}`;
+}
+
+/** A partition's period within its symbol, as the ledger records it: "YYYY-MM". */
+export function partitionId(key: Omit<PartitionKey, 'symbol'>): string {
+  return `${String(key.year).padStart(4, '0')}-${String(key.month).padStart(2, '0')}`;
+}
+
+export function partitionKeyOf(symbol: string, id: string): PartitionKey {
+  return { symbol, year: +id.slice(0, 4), month: +id.slice(5, 7) };
 }
 
 /** Parse `…/symbol=S/year=Y/month=M/data.parquet` relative to the dataset dir. */
@@ -69,14 +78,4 @@ export function metadataDir(storage: string, ...parts: string[]): string {
 
 export function stagingRoot(storage: string): string {
   return path.join(storage, STAGING_DIR);
-}
-
-/** A string literal for SQL. */
-export function sqlString(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** A quoted identifier for SQL. */
-export function sqlIdent(value: string): string {
-  return `"${value.replace(/"/g, '""')}"`;
 }

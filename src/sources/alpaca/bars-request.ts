@@ -1,4 +1,4 @@
-/** Pure helpers for Alpaca's bars endpoint: request URLs and page-token extraction from the raw page bytes. */
+/** Pure helpers for Alpaca's bars endpoint: request URLs, and the page check and token read from the raw bytes. */
 import type { BarRequest } from '../types.js';
 
 export const PAGE_LIMIT = 10_000;
@@ -11,10 +11,10 @@ export function barsUrl(dataBaseUrl: string, request: BarRequest, pageToken: str
     start: new Date(request.start).toISOString(),
     end: new Date(request.end - 1).toISOString(),
     limit: String(limit),
-    feed: request.feed,
-    adjustment: request.adjustment,
     sort: 'asc',
   });
+  if (request.feed !== undefined) params.set('feed', request.feed);
+  if (request.adjustment !== undefined) params.set('adjustment', request.adjustment);
   if (pageToken !== undefined) params.set('page_token', pageToken);
   return `${dataBaseUrl.replace(/\/+$/, '')}/v2/stocks/bars?${params.toString()}`;
 }

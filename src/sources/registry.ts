@@ -1,0 +1,15 @@
+/** Every source the engine knows. Adding a provider is a folder under sources/ and a line here. */
+import { UsageError } from '../shared/errors.js';
+import { alpacaSource } from './alpaca/source.js';
+import { syntheticSource } from './synthetic/source.js';
+import type { SourceDefinition } from './types.js';
+
+export const SOURCE_DEFINITIONS: readonly SourceDefinition[] = [alpacaSource, syntheticSource];
+
+export const SOURCE_NAMES: readonly string[] = SOURCE_DEFINITIONS.map((s) => s.name);
+
+export function sourceDefinition(name: string): SourceDefinition {
+  const found = SOURCE_DEFINITIONS.find((s) => s.name === name.trim().toLowerCase());
+  if (!found) throw new UsageError(`unknown source ${JSON.stringify(name)}; use ${SOURCE_NAMES.join(' or ')}`);
+  return found;
+}
