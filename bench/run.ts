@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FakeAlpaca, type FakeOptions } from '../test/support/fake-alpaca.js';
 import { openLake } from '../src/lake/reader.js';
+import { nyseRuleCalendar } from '../src/shared/calendar.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'ingest.js');
@@ -179,7 +180,7 @@ async function queries(): Promise<void> {
   await withFake({}, async (fake) => {
     await cli(fake, ['symbols', ...symbolsList(100), '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-03-28', '--rate-limit', '100000', '--out', out]);
   });
-  const lake = await openLake(out);
+  const lake = await openLake(out, nyseRuleCalendar);
   try {
     const time = async (sql: string): Promise<number> => {
       const ms: number[] = [];

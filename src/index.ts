@@ -28,6 +28,7 @@ export type {
   WorkUnit,
 } from './run/events.js';
 export type { InspectOptions, StatusReport, VerifyResult, QueryResult } from './run/lake-inspection.js';
+export type { RepartitionResult } from './run/repartition.js';
 export type { DatasetStatus, SymbolStatus } from './lake/status.js';
 export type { VerifyReport, Finding, Severity } from './quality/verify.js';
 export { UsageError, CannotProceedError, InterruptedError } from './shared/errors.js';

@@ -24,6 +24,7 @@ export interface IngestFlags {
   refetch?: boolean;
   indexName?: string;
   skipInvalid?: boolean;
+  partition?: string;
   dryRun?: boolean;
   progress?: boolean;
   json?: boolean;
@@ -100,6 +101,7 @@ export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, c
       indexName: flags.indexName,
       refetch: flags.refetch,
       skipInvalid: flags.skipInvalid,
+      partition: flags.partition as IngestOptions['partition'],
       signal: ctx.signal,
     };
     if (flags.dryRun) {

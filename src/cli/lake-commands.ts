@@ -80,3 +80,12 @@ export async function runQueryCommand(sql: string, flags: LakeFlags & { format?:
   else ctx.io.out(formatTable(columns, rows));
   return ExitCode.ok;
 }
+
+export async function runRepartitionCommand(flags: LakeFlags & { dataset: string; partition: string }, ctx: CommandContext): Promise<number> {
+  if (flags.partition !== 'month' && flags.partition !== 'year') throw new UsageError(`unknown --partition ${JSON.stringify(flags.partition)}; use month or year`);
+  const result = await pipelineFor(flags, ctx).repartition(flags.dataset, flags.partition);
+  if (flags.json) ctx.io.out(JSON.stringify(result));
+  else if (result.from === result.to && result.symbols === 0) ctx.io.out(`${result.dataset} is already partitioned by ${result.to}; nothing to do`);
+  else ctx.io.out(`${result.dataset}: ${num(result.symbols)} symbols converted from ${result.from} to ${result.to} partitions, ${num(result.filesBefore)} → ${num(result.filesAfter)} files, ${num(result.rows)} rows`);
+  return ExitCode.ok;
+}

@@ -4,7 +4,7 @@ import { SETTING_NAMES, SOURCE_DEFINITIONS, TIMEFRAME_HELP } from '../index.js';
 import { runConfigCommand } from './config-command.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeForError } from './exit-codes.js';
 import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
-import { type LakeFlags, runQueryCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
+import { type LakeFlags, runQueryCommand, runRepartitionCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
 import { type Output, processOutput } from './render.js';
 
 function addIngestOptions(cmd: Command): Command {
@@ -29,6 +29,7 @@ function addIngestOptions(cmd: Command): Command {
     .option('--refetch', 'fetch the whole range even where the lake already has it')
     .option('--index-name <name>', 'record index membership in metadata/indices/<name>.csv')
     .option('--skip-invalid', 'skip invalid symbols with a warning instead of stopping')
+    .option('--partition <layout>', 'files per symbol-month or symbol-year, for a dataset this run creates: month | year (default: year for 1Day and longer)')
     .option('--dry-run', 'print the plan (symbols current, units, requests, bars, time at the rate limit); fetch and write nothing')
     .option('--no-progress', 'plain log lines even on a terminal')
     .option('--json', 'print one machine-readable summary object on stdout')
@@ -114,6 +115,17 @@ export async function main(argv: string[], ctx: MainContext = {}): Promise<numbe
     .option('--symbol <sym>', 'only this symbol')
     .action(async (flags: LakeFlags) => {
       exitCode = await runVerifyCommand(flags, context);
+    });
+  program
+    .command('repartition')
+    .description('convert a dataset to one file per symbol-month or symbol-year, in place and crash-safely (takes the run lock)')
+    .requiredOption('--dataset <name>', 'the dataset to convert')
+    .requiredOption('--partition <layout>', 'month | year')
+    .option('--out <dir>', 'storage directory (settings: local_storage_dir)')
+    .option('--config <path>', 'settings file (default ./settings.ini)')
+    .option('--json', 'print JSON')
+    .action(async (flags: LakeFlags & { dataset: string; partition: string }) => {
+      exitCode = await runRepartitionCommand(flags, context);
     });
   program
     .command('query <sql>')

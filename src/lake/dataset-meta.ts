@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { UsageError } from '../shared/errors.js';
-import { metadataDir } from '../shared/lake-paths.js';
+import { metadataDir, type PartitionScheme } from '../shared/lake-paths.js';
 import type { DataKind } from './schema.js';
 
 export interface DatasetMeta {
@@ -19,6 +19,10 @@ export interface DatasetMeta {
   /** Null for a source without feeds or adjustments. */
   feed: string | null;
   adjustment: string | null;
+  /** How the files are cut; datasets written before this was recorded are monthly. */
+  partition: PartitionScheme;
+  /** Set while `repartition` converts the files from this layout to `partition`. */
+  repartitioning?: PartitionScheme;
   created_at: string;
 }
 
@@ -37,7 +41,7 @@ export async function readDatasetMeta(storage: string, dataset: string): Promise
   }
   try {
     const meta = JSON.parse(text) as DatasetMeta;
-    return { ...meta, kind: meta.kind ?? 'bars', feed: meta.feed ?? null, adjustment: meta.adjustment ?? null };
+    return { ...meta, kind: meta.kind ?? 'bars', feed: meta.feed ?? null, adjustment: meta.adjustment ?? null, partition: meta.partition ?? 'month' };
   } catch {
     throw new UsageError(`${file} is not valid JSON: fix or remove it (it records the dataset's source, feed and adjustment)`);
   }
@@ -54,8 +58,15 @@ export async function listDatasets(storage: string): Promise<DatasetMeta[]> {
   return out;
 }
 
-/** Refuse to mix provenance; record it for a new dataset. */
-export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>): Promise<DatasetMeta> {
+export async function writeDatasetMeta(storage: string, meta: DatasetMeta): Promise<void> {
+  await writeFileAtomic(datasetMetaFile(storage, meta.dataset), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/**
+ * Refuse to mix provenance; record it for a new dataset. `partition` is the layout a new dataset
+ * gets; `partitionExplicit` says the caller asked for it, so an existing dataset cut otherwise is refused.
+ */
+export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>, partitionExplicit: boolean): Promise<DatasetMeta> {
   const existing = await readDatasetMeta(storage, wanted.dataset);
   if (existing) {
     for (const field of ['kind', 'timeframe', 'source', 'feed', 'adjustment'] as const) {
@@ -65,9 +76,12 @@ export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'c
         );
       }
     }
+    if (partitionExplicit && existing.partition !== wanted.partition) {
+      throw new UsageError(`dataset ${wanted.dataset} is partitioned by ${existing.partition}; convert it with \`ingest repartition --dataset ${wanted.dataset} --partition ${wanted.partition}\`, or leave --partition out`);
+    }
     return existing;
   }
   const meta: DatasetMeta = { ...wanted, created_at: new Date().toISOString() };
-  await writeFileAtomic(datasetMetaFile(storage, wanted.dataset), `${JSON.stringify(meta, null, 2)}\n`);
+  await writeDatasetMeta(storage, meta);
   return meta;
 }

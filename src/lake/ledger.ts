@@ -130,6 +130,13 @@ export class Ledger {
     this.dirty = true;
   }
 
+  /** The partitions holding the symbol's data, renamed after the dataset was repartitioned. */
+  replacePartitions(symbol: string, ids: readonly string[]): void {
+    const e = this.entry(symbol);
+    e.partitions = [...new Set(ids)].sort();
+    this.dirty = true;
+  }
+
   recordOutcome(symbol: string, outcome: Outcome, reason?: string): void {
     const e = this.entry(symbol);
     e.last_outcome = outcome;

@@ -10,7 +10,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { publishFiles } from '../shared/atomic-file.js';
 import { KeyedMutex } from '../shared/keyed-mutex.js';
-import { partitionFile, partitionLabel, partitionSubdir } from '../shared/lake-paths.js';
+import { partitionColumns, partitionFile, partitionLabel, type PartitionScheme, partitionSubdir } from '../shared/lake-paths.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
 import { columnNames, type DatasetSchema } from './schema.js';
 import { UnitRowsFunction } from './unit-rows.js';
@@ -34,6 +34,8 @@ const WRITE_CONCURRENCY = 3;
 
 /** Below this many new partitions in one commit, per-partition COPYs are as cheap as the bulk path. */
 const BULK_MIN_PARTITIONS = 8;
+/** A partitioned COPY keeps a writer open per partition: this many at most bounds its memory. */
+const BULK_MAX_PARTITIONS = 64;
 
 async function fileExists(file: string): Promise<boolean> {
   return fs.stat(file).then(
@@ -58,15 +60,16 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     private readonly home: DuckDBConnection,
     private readonly unitRows: UnitRowsFunction,
     private readonly schema: S,
+    private readonly scheme: PartitionScheme,
     private readonly storage: string,
     private readonly dataset: string,
   ) {
     this.columns = columnNames(schema);
   }
 
-  static async open<S extends DatasetSchema>(duck: DuckDBInstance, schema: S, storage: string, dataset: string): Promise<PartitionWriter<S>> {
+  static async open<S extends DatasetSchema>(duck: DuckDBInstance, schema: S, scheme: PartitionScheme, storage: string, dataset: string): Promise<PartitionWriter<S>> {
     const home = await connectUtc(duck);
-    return new PartitionWriter(duck, home, new UnitRowsFunction(home, schema), schema, storage, dataset);
+    return new PartitionWriter(duck, home, new UnitRowsFunction(home, schema), schema, scheme, storage, dataset);
   }
 
   close(): void {
@@ -76,7 +79,7 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
 
   /** Start a unit: its rows are appended batch by batch, and merged partition by partition. */
   beginUnit(symbols: readonly string[], stagingDir: string, onCommitted: (partitions: readonly CommittedPartition[]) => void): UnitWrite<S> {
-    return new UnitWrite(this, symbols, this.spareBuffers.pop() ?? new UnitBuffers(this.schema), stagingDir, onCommitted);
+    return new UnitWrite(this, symbols, this.spareBuffers.pop() ?? new UnitBuffers(this.schema), this.scheme, stagingDir, onCommitted);
   }
 
   recycle(buffers: UnitBuffers<S>): void {
@@ -100,9 +103,10 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
           const connection = this.idle.pop() ?? (await connectUtc(this.duck));
           try {
             const fresh = partitions.map((_, i) => i).filter((i) => !exists[i]);
-            if (fresh.length >= BULK_MIN_PARTITIONS) {
-              const written = await this.writeNewPartitions(connection, fresh.map((i) => partitions[i]), stagingDir);
-              for (const [i, temp] of written) temps.set(fresh[i], temp);
+            for (let from = 0; fresh.length - from >= BULK_MIN_PARTITIONS; from += BULK_MAX_PARTITIONS) {
+              const batch = fresh.slice(from, from + BULK_MAX_PARTITIONS);
+              const written = await this.writeNewPartitions(connection, batch.map((i) => partitions[i]), stagingDir);
+              for (const [i, temp] of written) temps.set(batch[i], temp);
             }
             for (let i = 0; i < partitions.length; i++) {
               if (!temps.has(i)) temps.set(i, await this.mergePartition(connection, partitions[i], exists[i], stagingDir));
@@ -128,16 +132,22 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
    */
   private async writeNewPartitions(connection: DuckDBConnection, partitions: readonly PartitionToWrite[], stagingDir: string): Promise<Map<number, string>> {
     const bulkDir = path.join(stagingDir, `bulk-${++bulkCounter}`);
-    const values = partitions.map(({ key, rows }) => `(${rows.part}, ${sqlString(key.symbol)}, '${String(key.year).padStart(4, '0')}', '${String(key.month).padStart(2, '0')}')`).join(', ');
+    // Hive values as text, padded as the path codec pads them; the check below compares each output
+    // directory with the codec's path, so a mismatch falls back to the per-partition write.
+    const hive = partitionColumns(this.scheme);
+    const hiveList = ['symbol', ...hive].map(sqlIdent).join(', ');
+    const values = partitions
+      .map(({ key, rows }) => `(${[String(rows.part), sqlString(key.symbol), sqlString(String(key.year).padStart(4, '0')), ...(key.month === undefined ? [] : [sqlString(String(key.month).padStart(2, '0'))])].join(', ')})`)
+      .join(', ');
     const keysTable = `bulk_keys_${process.pid}_${bulkCounter}`;
     const scan = this.unitRows.open(partitions.map((p) => p.rows));
-    await connection.run(`CREATE TEMP TABLE ${keysTable} AS SELECT * FROM (VALUES ${values}) v(part, symbol, "year", "month")`);
+    await connection.run(`CREATE TEMP TABLE ${keysTable} AS SELECT * FROM (VALUES ${values}) v(part, ${hiveList})`);
     try {
       await connection.run(
-        `COPY (SELECT k.symbol, k."year", k."month", ${this.columns.map((c) => `t.${sqlIdent(c)}`).join(', ')}
+        `COPY (SELECT ${['symbol', ...hive].map((c) => `k.${sqlIdent(c)}`).join(', ')}, ${this.columns.map((c) => `t.${sqlIdent(c)}`).join(', ')}
                FROM ${scan.sql} t JOIN ${keysTable} k USING (part)
                ORDER BY k.symbol, t.${sqlIdent(this.schema.timeColumn)})
-         TO ${sqlString(bulkDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (symbol, "year", "month"), FILE_EXTENSION 'parquet.tmp')`,
+         TO ${sqlString(bulkDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${hiveList}), FILE_EXTENSION 'parquet.tmp')`,
       );
       // Sorted strictly: a duplicate timestamp (which the provider should never send) also sends the
       // partition through the per-partition path, which keeps the last row of each timestamp.

@@ -1,8 +1,9 @@
 /**
- * Which partitions a unit's appended rows fall into, tracked row by row as columns are appended, so
+ * Which partitions (symbol and UTC month or year) a unit's appended rows fall into, tracked row by row as columns are appended, so
  * the writer never has to ask DuckDB (a GROUP BY with time-zone-aware year()/month() cost more than
  * writing the files). Pure bookkeeping: no I/O.
  */
+import { partitionBounds, partitionPeriodAt, type PartitionScheme } from '../shared/lake-paths.js';
 import { allocateBatch, batchFields, type ColumnBatch, columnOf, type DatasetSchema } from './schema.js';
 import type { RowSegment } from './unit-rows.js';
 
@@ -12,8 +13,9 @@ export interface PendingPartition {
   id: number;
   symbolIndex: number;
   year: number;
-  month: number;
-  /** [startUs, endUs) of the month. */
+  /** Undefined in a yearly dataset. */
+  month: number | undefined;
+  /** [startUs, endUs) of the month or year. */
   startUs: number;
   endUs: number;
   rows: number;
@@ -27,14 +29,15 @@ export interface PendingPartition {
   lastRow: number;
 }
 
-function emptyPartition(id: number, symbolIndex: number, year: number, month: number): PendingPartition {
+function emptyPartition(id: number, symbolIndex: number, year: number, month: number | undefined): PendingPartition {
+  const bounds = partitionBounds({ year, month });
   return {
     id,
     symbolIndex,
     year,
     month,
-    startUs: Date.UTC(year, month - 1, 1) * 1000,
-    endUs: Date.UTC(year, month, 1) * 1000,
+    startUs: bounds.start * 1000,
+    endUs: bounds.end * 1000,
     rows: 0,
     minUs: Infinity,
     maxUs: -Infinity,
@@ -50,6 +53,8 @@ export class PendingPartitions {
   /** The partition of the last appended row: still open, because the next page may continue it. */
   private current: PendingPartition | undefined;
   private nextId = 0;
+
+  constructor(private readonly scheme: PartitionScheme) {}
 
   /** Rows buffered across all pending partitions. */
   get rows(): number {
@@ -112,9 +117,7 @@ export class PendingPartitions {
   }
 
   private partitionOf(symbolIndex: number, timeUs: number): PendingPartition {
-    const d = new Date(Math.floor(timeUs / 1000));
-    const year = d.getUTCFullYear();
-    const month = d.getUTCMonth() + 1;
+    const { year, month } = partitionPeriodAt(Math.floor(timeUs / 1000), this.scheme);
     const key = keyOf(symbolIndex, year, month);
     const known = this.byKey.get(key);
     if (known) return known;
@@ -124,8 +127,8 @@ export class PendingPartitions {
   }
 }
 
-function keyOf(symbolIndex: number, year: number, month: number): number {
-  return symbolIndex * 1_000_000 + year * 100 + month;
+function keyOf(symbolIndex: number, year: number, month: number | undefined): number {
+  return symbolIndex * 1_000_000 + year * 100 + (month ?? 0);
 }
 
 /**

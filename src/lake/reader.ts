@@ -1,22 +1,30 @@
 /**
  * Read access to the lake: one DuckDB view per dataset, with the hive columns typed (symbol text,
- * year and month integers) and the session in UTC. Never takes the run lock, so it works while an
+ * year and month integers), intraday bars tagged with their trading session, a `sessions` table of
+ * the calendar, and the DuckDB session in UTC. Never takes the run lock, so it works while an
  * ingest runs: readers only ever see whole files.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { listDatasets, type DatasetMeta } from './dataset-meta.js';
+import type { TradingCalendar } from '../shared/calendar.js';
+import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 import { connectUtc, openDuckDB } from './duck.js';
-import { datasetDir, PARTITION_FILE, parsePartitionPath, type PartitionKey } from '../shared/lake-paths.js';
+import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
 import { sqlIdent, sqlString } from './duck.js';
 
 export function datasetGlob(storage: string, dataset: string): string {
   return path.join(datasetDir(storage, dataset), '**', '*.parquet');
 }
 
-export function readParquetSql(storage: string, dataset: string, extra = ''): string {
-  return `read_parquet(${sqlString(datasetGlob(storage, dataset))}, hive_partitioning = true, hive_types = {'symbol': VARCHAR, 'year': INTEGER, 'month': INTEGER}${extra})`;
+/** The hive columns' types for a layout: `symbol` text, `year` (and `month`) integers. */
+export function hiveTypesSql(scheme: PartitionScheme): string {
+  return `{${['symbol', ...partitionColumns(scheme)].map((c) => `'${c}': ${c === 'symbol' ? 'VARCHAR' : 'INTEGER'}`).join(', ')}}`;
+}
+
+export function readParquetSql(storage: string, meta: Pick<DatasetMeta, 'dataset' | 'partition'>): string {
+  return `read_parquet(${sqlString(datasetGlob(storage, meta.dataset))}, hive_partitioning = true, hive_types = ${hiveTypesSql(meta.partition)})`;
 }
 
 export interface DatasetFile {
@@ -31,15 +39,31 @@ export interface DatasetFile {
 export async function listDatasetFiles(storage: string, dataset: string): Promise<DatasetFile[]> {
   const root = datasetDir(storage, dataset);
   const entries = await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  const paths = entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
   const out: DatasetFile[] = [];
-  for (const e of entries) {
-    if (!e.isFile()) continue;
-    const absolute = path.join(e.parentPath, e.name);
-    const relative = path.relative(root, absolute);
-    const stat = await fs.stat(absolute);
-    out.push({ relative, absolute, size: stat.size, key: parsePartitionPath(relative) });
+  // Stats in parallel batches: thousands of files one at a time cost seconds.
+  for (let i = 0; i < paths.length; i += STAT_BATCH) {
+    const batch = paths.slice(i, i + STAT_BATCH);
+    const stats = await Promise.all(batch.map((p) => fs.stat(p)));
+    batch.forEach((absolute, j) => {
+      const relative = path.relative(root, absolute);
+      out.push({ relative, absolute, size: stats[j].size, key: parsePartitionPath(relative) });
+    });
   }
   return out.sort((a, b) => (a.relative < b.relative ? -1 : 1));
+}
+
+const STAT_BATCH = 256;
+
+/** Whether a dataset holds any partition file, found without listing them all. */
+async function hasPartitionFile(dir: string, root: string): Promise<boolean> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const absolute = path.join(dir, e.name);
+    if (e.isFile() && e.name === PARTITION_FILE && parsePartitionPath(path.relative(root, absolute))) return true;
+    if (e.isDirectory() && (await hasPartitionFile(absolute, root))) return true;
+  }
+  return false;
 }
 
 export function isPartitionFile(file: DatasetFile): boolean {
@@ -53,15 +77,44 @@ export interface LakeSession {
   close(): void;
 }
 
-/** Open DuckDB with a view per dataset that has data (named after the dataset). */
-export async function openLake(storage: string): Promise<LakeSession> {
+/** The years the `sessions` table spans: from before any history users fetch to next year. */
+const SESSIONS_FROM = '2000-01-01';
+
+/**
+ * `sessions`: one row per trading day — `date` (New York), `open`/`close` of the regular session and
+ * `extended_open`/`extended_close` (UTC instants), `early_close`.
+ */
+async function createSessionsTable(connection: DuckDBConnection, calendar: TradingCalendar): Promise<void> {
+  const to = `${new Date().getUTCFullYear() + 1}-12-31`;
+  const ts = (ms: number): string => `to_timestamp(${ms / 1000})`;
+  const rows = calendar.sessions(SESSIONS_FROM, to).map((s) => `(DATE '${s.date}', ${ts(s.open)}, ${ts(s.close)}, ${ts(s.extendedOpen)}, ${ts(s.extendedClose)})`);
+  await connection.run('CREATE TEMP TABLE sessions ("date" DATE, "open" TIMESTAMPTZ, "close" TIMESTAMPTZ, extended_open TIMESTAMPTZ, extended_close TIMESTAMPTZ)');
+  for (let i = 0; i < rows.length; i += 2000) await connection.run(`INSERT INTO sessions VALUES ${rows.slice(i, i + 2000).join(', ')}`);
+  await connection.run(`ALTER TABLE sessions ADD COLUMN early_close BOOLEAN; UPDATE sessions SET early_close = (("close" - "open") < INTERVAL 6 HOURS)`);
+}
+
+/** The view of one dataset; intraday bars also get the `session` they fall in: pre, regular or post. */
+function datasetViewSql(storage: string, meta: DatasetMeta): string {
+  const timeframe = parseTimeframe(meta.timeframe);
+  if (!timeframe || !isIntraday(timeframe)) return `SELECT * FROM ${readParquetSql(storage, meta)}`;
+  const time = 'b."timestamp"';
+  return `SELECT b.*, CASE WHEN s."date" IS NULL THEN NULL WHEN ${time} < s."open" THEN 'pre' WHEN ${time} < s."close" THEN 'regular' ELSE 'post' END AS "session"
+          FROM ${readParquetSql(storage, meta)} b LEFT JOIN sessions s ON s."date" = CAST(timezone('America/New_York', ${time}) AS DATE)`;
+}
+
+/**
+ * Open DuckDB with a view per dataset that has data (named after the dataset) and the `sessions`
+ * table of the given calendar.
+ */
+export async function openLake(storage: string, calendar: TradingCalendar): Promise<LakeSession> {
   const duck = await openDuckDB();
   const connection = await connectUtc(duck);
   const datasets = await listDatasets(storage);
+  await createSessionsTable(connection, calendar);
   for (const d of datasets) {
-    const files = await listDatasetFiles(storage, d.dataset);
-    if (!files.some(isPartitionFile)) continue;
-    await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS SELECT * FROM ${readParquetSql(storage, d.dataset)}`);
+    const root = datasetDir(storage, d.dataset);
+    if (!(await hasPartitionFile(root, root))) continue;
+    await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${datasetViewSql(storage, d)}`);
   }
   return {
     duck,

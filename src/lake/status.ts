@@ -56,15 +56,27 @@ const isoSeconds = (text: string | null): string | null => (text === null ? null
 export async function datasetStatus(connection: DuckDBConnection, storage: string, meta: DatasetMeta, calendar: TradingCalendar, symbolFilter?: string): Promise<DatasetStatus> {
   const files = (await listDatasetFiles(storage, meta.dataset)).filter(isPartitionFile).filter((f) => !symbolFilter || f.key!.symbol === symbolFilter);
   const ledger = await Ledger.load(storage, meta.dataset);
+  // Row counts from every file's footer; the time range from the statistics of each symbol's first
+  // and last file only (files sort by period, rows within a file by time).
   const footers = new Map<string, { rows: number; first: string | null; last: string | null }>();
+  const list = (paths: readonly string[]): string => `[${paths.map(sqlString).join(', ')}]`;
   if (files.length > 0) {
+    const counts = await connection.runAndReadAll(`SELECT file_name, num_rows::BIGINT FROM parquet_file_metadata(${list(files.map((f) => f.absolute))})`);
+    for (const [file, rows] of counts.getRows() as [string, bigint][]) footers.set(file, { rows: Number(rows), first: null, last: null });
+    const ends = new Set<string>();
+    files.forEach((f, i) => {
+      if (i === 0 || files[i - 1].key!.symbol !== f.key!.symbol) ends.add(f.absolute);
+      if (i === files.length - 1 || files[i + 1].key!.symbol !== f.key!.symbol) ends.add(f.absolute);
+    });
     const time = SCHEMAS[meta.kind].timeColumn;
-    const result = await connection.runAndReadAll(
-      `SELECT file_name, sum(row_group_num_rows)::BIGINT,
-              strftime(min(stats_min_value::TIMESTAMPTZ), '%Y-%m-%dT%H:%M:%S'), strftime(max(stats_max_value::TIMESTAMPTZ), '%Y-%m-%dT%H:%M:%S')
-       FROM parquet_metadata([${files.map((f) => sqlString(f.absolute)).join(', ')}]) WHERE path_in_schema = ${sqlString(time)} GROUP BY file_name`,
+    const stats = await connection.runAndReadAll(
+      `SELECT file_name, strftime(min(stats_min_value::TIMESTAMPTZ), '%Y-%m-%dT%H:%M:%S'), strftime(max(stats_max_value::TIMESTAMPTZ), '%Y-%m-%dT%H:%M:%S')
+       FROM parquet_metadata(${list([...ends])}) WHERE path_in_schema = ${sqlString(time)} GROUP BY file_name`,
     );
-    for (const [file, rows, first, last] of result.getRows() as [string, bigint, string | null, string | null][]) footers.set(file, { rows: Number(rows), first, last });
+    for (const [file, first, last] of stats.getRows() as [string, string | null, string | null][]) {
+      const footer = footers.get(file);
+      if (footer) Object.assign(footer, { first, last });
+    }
   }
   const bySymbol = new Map<string, { rows: number; first: string | null; last: string | null; partitions: number; size: number }>();
   for (const f of files) {

@@ -4,7 +4,7 @@
  * rest at commit. Each merge is reported as it is published, so progress, the summary and the
  * ledger count exactly what is on disk even if the unit stops half-way.
  */
-import { type PartitionKey } from '../shared/lake-paths.js';
+import type { PartitionKey, PartitionScheme } from '../shared/lake-paths.js';
 import { type PendingPartition, PendingPartitions, partitionSegment } from './pending-partitions.js';
 import { allocateBatch, batchFields, type BatchOf, columnOf, type DatasetSchema } from './schema.js';
 import type { RowSegment } from './unit-rows.js';
@@ -54,16 +54,18 @@ export interface PartitionSink<S extends DatasetSchema> {
 }
 
 export class UnitWrite<S extends DatasetSchema> {
-  private readonly pending = new PendingPartitions();
+  private readonly pending: PendingPartitions;
   private readonly fields: string[];
 
   constructor(
     private readonly sink: PartitionSink<S>,
     private readonly symbols: readonly string[],
     private readonly buffers: UnitBuffers<S>,
+    scheme: PartitionScheme,
     private readonly stagingDir: string,
     private readonly onCommitted: (partitions: readonly CommittedPartition[]) => void,
   ) {
+    this.pending = new PendingPartitions(scheme);
     this.fields = batchFields(buffers.schema);
     buffers.columns.length = 0;
   }

@@ -1,13 +1,15 @@
 /**
  * Checks over a dataset: files readable, one file per partition and nothing stray, every row in its
- * partition, no duplicate timestamps, rows sorted, OHLC sane, ledger and files in agreement, and
- * covered sessions missing from the data. Each finding names the file (or symbol) and the check.
+ * partition, no duplicate timestamps, rows sorted, the schema's row checks (OHLC sanity for bars),
+ * ledger and files in agreement, and covered sessions missing from the data. Each finding names the
+ * file (or symbol) and the check. Rows are read one symbol at a time, so memory is bounded by the
+ * largest symbol, not the dataset.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DatasetMeta } from '../lake/dataset-meta.js';
 import { duckMessage, sqlIdent, sqlString } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
-import { isPartitionFile, listDatasetFiles, type DatasetFile } from '../lake/reader.js';
+import { hiveTypesSql, isPartitionFile, listDatasetFiles, type DatasetFile } from '../lake/reader.js';
 import { SCHEMAS } from '../lake/schema.js';
 import type { TradingCalendar } from '../shared/calendar.js';
 import { partitionId, partitionLabel } from '../shared/lake-paths.js';
@@ -38,68 +40,87 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   const rel = (f: DatasetFile): string => `${meta.dataset}/${f.relative}`;
   const schema = SCHEMAS[meta.kind];
   const time = sqlIdent(schema.timeColumn);
+  const list = (fs: readonly DatasetFile[]): string => `[${fs.map((f) => sqlString(f.absolute)).join(', ')}]`;
 
   let files = await listDatasetFiles(storage, meta.dataset);
   if (symbolFilter) files = files.filter((f) => f.relative.startsWith(`symbol=${symbolFilter}/`) || f.relative.startsWith(`symbol=${symbolFilter}\\`));
 
-  // Layout: only symbol=/year=/month=/data.parquet files belong in a dataset.
+  // Layout: only the dataset's partition files belong in it.
   const good: DatasetFile[] = [];
   for (const f of files) {
-    if (isPartitionFile(f)) good.push(f);
-    else if (f.relative.endsWith('.parquet')) add('defect', 'one-file-per-partition', rel(f), 'extra Parquet file: readers of **/*.parquet see its rows twice or out of place');
+    if (isPartitionFile(f) && (f.key!.month === undefined) === (meta.partition === 'year')) good.push(f);
+    else if (f.relative.endsWith('.parquet')) add('defect', 'one-file-per-partition', rel(f), `extra Parquet file (the dataset is partitioned by ${meta.partition}): readers of **/*.parquet see its rows twice or out of place`);
     else add('defect', 'stray-file', rel(f), 'file that is not part of the lake layout');
   }
+  const bySymbol = new Map<string, DatasetFile[]>();
+  for (const f of good) bySymbol.set(f.key!.symbol, [...(bySymbol.get(f.key!.symbol) ?? []), f]);
 
-  // Readability, file by file only when the whole set fails to read (rare), to name the culprit.
-  const readable: DatasetFile[] = [];
-  const list = (fs: readonly DatasetFile[]): string => `[${fs.map((f) => sqlString(f.absolute)).join(', ')}]`;
-  const tryRead = async (fs: readonly DatasetFile[]): Promise<boolean> => {
+  const ledger = await Ledger.load(storage, meta.dataset);
+  const tf = parseTimeframe(meta.timeframe);
+  const checkSessions = tf !== undefined && (tf.unit === 'Day' || isIntraday(tf));
+  const periodMismatch = meta.partition === 'year' ? `year(${time}) <> "year"` : `year(${time}) <> "year" OR month(${time}) <> "month"`;
+  let rows = 0;
+  for (const [symbol, symbolFiles] of bySymbol) {
+    // Readability, file by file only when the symbol's files fail to read together (rare), to name the culprit.
+    const readable: DatasetFile[] = [];
     try {
-      await connection.run(`SELECT count(*), min(${time}) FROM read_parquet(${list(fs)}, hive_partitioning = false)`);
-      return true;
+      await connection.run(`SELECT count(*), min(${time}) FROM read_parquet(${list(symbolFiles)}, hive_partitioning = false)`);
+      readable.push(...symbolFiles);
     } catch {
-      return false;
-    }
-  };
-  if (good.length > 0 && !(await tryRead(good))) {
-    for (const f of good) {
-      try {
-        await connection.run(`SELECT count(*), ${schema.columns.map((c) => `max(${sqlIdent(c.name)})`).join(', ')} FROM read_parquet(${sqlString(f.absolute)})`);
-        readable.push(f);
-      } catch (error) {
-        add('defect', 'readable', rel(f), `cannot be read: ${duckMessage(error)}`);
+      for (const f of symbolFiles) {
+        try {
+          await connection.run(`SELECT count(*), ${schema.columns.map((c) => `max(${sqlIdent(c.name)})`).join(', ')} FROM read_parquet(${sqlString(f.absolute)})`);
+          readable.push(f);
+        } catch (error) {
+          add('defect', 'readable', rel(f), `cannot be read: ${duckMessage(error)}`);
+        }
       }
     }
-  } else {
-    readable.push(...good);
-  }
-
-  let rows = 0;
-  if (readable.length > 0) {
-    const source = `read_parquet(${list(readable)}, hive_partitioning = true, hive_types = {'symbol': VARCHAR, 'year': INTEGER, 'month': INTEGER}, filename = true, file_row_number = true)`;
-    await connection.run(`CREATE OR REPLACE TEMP TABLE verify_rows AS SELECT * FROM ${source}`);
-    rows = Number((await connection.runAndReadAll('SELECT count(*) FROM verify_rows')).getRows()[0][0]);
-    const byFile = async (check: string, sql: string, describe: (n: number) => string): Promise<void> => {
-      const result = await connection.runAndReadAll(sql);
-      for (const [filename, n] of result.getRows() as [string, bigint][]) add('defect', check, `${meta.dataset}/${filename.slice(filename.indexOf(meta.dataset) + meta.dataset.length + 1)}`, describe(Number(n)));
-    };
-    await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE year(${time}) <> "year" OR month(${time}) <> "month" GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's year/month partition`);
-    await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, ${time} HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
-    await byFile(
-      'sorted',
-      `SELECT filename, count(*) FROM (SELECT filename, ${time} < lag(${time}) OVER (PARTITION BY filename ORDER BY file_row_number) AS bad FROM verify_rows) WHERE bad GROUP BY 1 ORDER BY 1`,
-      (n) => `${n} row(s) out of timestamp order`,
+    if (readable.length === 0) continue;
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE verify_rows AS SELECT * FROM read_parquet(${list(readable)}, hive_partitioning = true, hive_types = ${hiveTypesSql(meta.partition)}, filename = true, file_row_number = true)`,
     );
-    for (const check of schema.checks) {
-      await byFile(check.name, `SELECT filename, count(*) FROM verify_rows WHERE ${check.failing} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) ${check.describe}`);
+    try {
+      rows += Number((await connection.runAndReadAll('SELECT count(*) FROM verify_rows')).getRows()[0][0]);
+      const byFile = async (check: string, sql: string, describe: (n: number) => string): Promise<void> => {
+        const result = await connection.runAndReadAll(sql);
+        for (const [filename, n] of result.getRows() as [string, bigint][]) add('defect', check, `${meta.dataset}/${filename.slice(filename.indexOf(meta.dataset) + meta.dataset.length + 1)}`, describe(Number(n)));
+      };
+      await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE ${periodMismatch} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's ${meta.partition} partition`);
+      await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, ${time} HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
+      await byFile(
+        'sorted',
+        `SELECT filename, count(*) FROM (SELECT filename, ${time} < lag(${time}) OVER (PARTITION BY filename ORDER BY file_row_number) AS bad FROM verify_rows) WHERE bad GROUP BY 1 ORDER BY 1`,
+        (n) => `${n} row(s) out of timestamp order`,
+      );
+      for (const check of schema.checks) {
+        await byFile(check.name, `SELECT filename, count(*) FROM verify_rows WHERE ${check.failing} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) ${check.describe}`);
+      }
+      // Rows in the wrong partition can duplicate a timestamp across files of the same symbol.
+      const crossDup = Number((await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM verify_rows GROUP BY ${time} HAVING count(DISTINCT filename) > 1)`)).getRows()[0][0]);
+      if (crossDup > 0) add('defect', 'no-duplicates', symbol, `${crossDup} timestamp(s) stored in more than one file`);
+      // Covered sessions without any bar, between the symbol's first and last bar.
+      const entry = ledger.get(symbol);
+      if (checkSessions && entry) {
+        const days = await connection.runAndReadAll(`SELECT DISTINCT strftime(timezone('America/New_York', ${time}), '%Y-%m-%d') FROM verify_rows`);
+        const dates = new Set((days.getRows() as [string][]).map(([d]) => d));
+        const sorted = [...dates].sort();
+        const missing = sorted.length === 0 ? [] : calendar
+          .sessions(sorted[0], sorted[sorted.length - 1])
+          .filter((s) => !dates.has(s.date) && entry.covered.some((c) => c.start <= s.extendedOpen && s.extendedOpen < c.end))
+          .map((s) => s.date);
+        if (missing.length > 0) {
+          const detail = `${missing.length} covered session(s) with no bar: ${missing.slice(0, MAX_LISTED).join(', ')}${missing.length > MAX_LISTED ? ', …' : ''}`;
+          // IEX (and OTC/BOATS) carry a small share of volume: whole quiet sessions are plausible there.
+          add(meta.feed === 'sip' ? 'defect' : 'info', 'missing-sessions', symbol, detail);
+        }
+      }
+    } finally {
+      await connection.run('DROP TABLE IF EXISTS verify_rows');
     }
-    // Rows in the wrong partition can duplicate a timestamp across files of the same symbol.
-    const crossDup = await connection.runAndReadAll(`SELECT symbol, count(*) FROM (SELECT symbol FROM verify_rows GROUP BY symbol, ${time} HAVING count(DISTINCT filename) > 1) GROUP BY 1 ORDER BY 1`);
-    for (const [symbol, n] of crossDup.getRows() as [string, bigint][]) add('defect', 'no-duplicates', symbol, `${n} timestamp(s) stored in more than one file`);
   }
 
   // Ledger ↔ files.
-  const ledger = await Ledger.load(storage, meta.dataset);
   const present = new Set(good.map((f) => `${f.key!.symbol}/${partitionId(f.key!)}`));
   for (const entry of ledger.all()) {
     if (symbolFilter && entry.symbol !== symbolFilter) continue;
@@ -109,28 +130,6 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   for (const f of good) {
     const e = ledger.get(f.key!.symbol);
     if (!e || !e.partitions.includes(partitionId(f.key!))) add('info', 'ledger', `${meta.dataset}/${f.relative}`, `${partitionLabel(f.key!)} is not in the ledger (written by a run that stopped before recording it; the next ingest reconciles it)`);
-  }
-
-  // Covered sessions without any bar, between each symbol's first and last bar.
-  const tf = parseTimeframe(meta.timeframe);
-  if (readable.length > 0 && tf && (tf.unit === 'Day' || isIntraday(tf))) {
-    const days = await connection.runAndReadAll(
-      `SELECT symbol, list(DISTINCT strftime(timezone('America/New_York', ${time}), '%Y-%m-%d')) FROM verify_rows GROUP BY symbol ORDER BY symbol`,
-    );
-    for (const [symbol, dateList] of days.getRows() as [string, { items: string[] }][]) {
-      const dates = new Set(dateList.items);
-      const sorted = [...dates].sort();
-      const entry = ledger.get(symbol);
-      if (!entry || sorted.length === 0) continue;
-      const missing = calendar
-        .sessions(sorted[0], sorted[sorted.length - 1])
-        .filter((s) => !dates.has(s.date) && entry.covered.some((c) => c.start <= s.extendedOpen && s.extendedOpen < c.end))
-        .map((s) => s.date);
-      if (missing.length === 0) continue;
-      const detail = `${missing.length} covered session(s) with no bar: ${missing.slice(0, MAX_LISTED).join(', ')}${missing.length > MAX_LISTED ? ', …' : ''}`;
-      // IEX (and OTC/BOATS) carry a small share of volume: whole quiet sessions are plausible there.
-      add(meta.feed === 'sip' ? 'defect' : 'info', 'missing-sessions', symbol, detail);
-    }
   }
   return { dataset: meta.dataset, files: good.length, rows, findings };
 }

@@ -8,7 +8,7 @@ import { defaultConfigPath, detectOs, resolveSettings, type Settings } from '../
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../net/retry.js';
 import { resolveDates } from '../plan/dates.js';
 import { UsageError } from '../shared/errors.js';
-import { isValidDatasetName } from '../shared/lake-paths.js';
+import { isValidDatasetName, PARTITION_SCHEMES, type PartitionScheme } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import { defaultDatasetName, parseTimeframe, TIMEFRAME_HELP } from '../shared/timeframe.js';
 import { sourceDefinition } from '../sources/registry.js';
@@ -19,6 +19,7 @@ import { normalizeList, type SymbolEntry } from '../universe/symbols.js';
 import { EventBus, type IngestResult, type PipelineEventName, type PipelineListener, type PlanReport } from './events.js';
 import { lakeStatus, queryLake, verifyLake, type InspectOptions, type QueryResult, type StatusReport, type VerifyResult } from './lake-inspection.js';
 import { ingest, planIngest, type IngestRunOptions } from './pipeline.js';
+import { repartitionDataset, type RepartitionResult } from './repartition.js';
 
 export interface PipelineOptions {
   /** The lake's directory. Default `./data`. */
@@ -60,6 +61,8 @@ export interface IngestOptions {
   indexName?: string;
   /** Fetch the whole range even where the lake has it. */
   refetch?: boolean;
+  /** Layout of a dataset this call creates: `month` or `year` files per symbol. Default: yearly for daily and longer bars. */
+  partition?: 'month' | 'year';
   /** Skip invalid symbols with a warning instead of throwing UsageError. */
   skipInvalid?: boolean;
   /** Abort to stop: no new work starts, requests in flight stop, commits in flight finish. */
@@ -69,6 +72,11 @@ export interface IngestOptions {
 export interface CsvIngestOptions extends IngestOptions {
   /** The column holding symbols. Default: the one headed Symbol or Ticker. */
   column?: string;
+}
+
+function checkPartition(value: string | undefined): PartitionScheme | undefined {
+  if (value === undefined || (PARTITION_SCHEMES as readonly string[]).includes(value)) return value as PartitionScheme | undefined;
+  throw new UsageError(`unknown partition ${JSON.stringify(value)}; use ${PARTITION_SCHEMES.join(' or ')}`);
 }
 
 const DEFAULTS = { storageDir: './data', source: 'alpaca', threads: 8, maxAttempts: 6, circuitBreakerFailures: 10, lookbackSessions: 2, defaultStart: '2016-01-01', defaultTimeframe: '1Day' };
@@ -157,6 +165,12 @@ export class IngestionPipeline {
     return queryLake(this.storageDir, sql);
   }
 
+  /** Convert a dataset's files to one per symbol-month or symbol-year, crash-safely, under the run lock. */
+  repartition(dataset: string, partition: 'month' | 'year'): Promise<RepartitionResult> {
+    if (!isValidDatasetName(dataset)) throw new UsageError(`invalid dataset name ${JSON.stringify(dataset)}; use lower-case letters, digits, "_" and "-"`);
+    return repartitionDataset(this.storageDir, dataset, checkPartition(partition) ?? partition);
+  }
+
   private async run(entries: readonly SymbolEntry[], origin: string, options: IngestOptions, listIndexName: string | undefined): Promise<IngestResult> {
     const indexName = options.indexName ?? listIndexName;
     if (indexName !== undefined && !INDEX_NAME.test(indexName)) throw new UsageError(`invalid index name ${JSON.stringify(indexName)}; use letters, digits, "_" and "-"`);
@@ -201,6 +215,7 @@ export class IngestionPipeline {
       endInstant: dates.endInstant,
       lookbackSessions: o.lookbackSessions ?? DEFAULTS.lookbackSessions,
       refetch: options.refetch ?? false,
+      partition: checkPartition(options.partition),
       threads: o.threads ?? DEFAULTS.threads,
       rateLimitPerMinute: o.rateLimitPerMinute,
       retry,

@@ -3,7 +3,7 @@
  * SQL over it (`query`). None of them takes the run lock: readers only ever see whole files.
  */
 import fs from 'node:fs';
-import type { DatasetMeta } from '../lake/dataset-meta.js';
+import { type DatasetMeta, listDatasets } from '../lake/dataset-meta.js';
 import { duckMessage } from '../lake/duck.js';
 import { type LakeSession, openLake } from '../lake/reader.js';
 import { datasetStatus, type DatasetStatus } from '../lake/status.js';
@@ -39,7 +39,7 @@ export interface QueryResult {
 
 async function openStorage(storage: string, dataset: string | undefined): Promise<LakeSession> {
   if (!fs.existsSync(storage)) throw new UsageError(`storage directory ${storage} does not exist; point to the lake (--out DIR, or storageDir)`);
-  const lake = await openLake(storage);
+  const lake = await openLake(storage, await lakeCalendar(storage));
   if (dataset && !lake.datasets.some((d) => d.dataset === dataset)) {
     lake.close();
     throw new UsageError(`no dataset ${dataset} in ${storage}; datasets: ${lake.datasets.map((d) => d.dataset).join(', ') || 'none'}`);
@@ -57,6 +57,15 @@ function symbolFilter(symbol: string | undefined): string | undefined {
 /** The calendar the dataset's source last served (cached by an ingest), or the NYSE rules. */
 async function calendarFor(storage: string, meta: DatasetMeta): Promise<TradingCalendar> {
   return (await cachedReferenceData(storage, meta.source)).calendar ?? nyseRuleCalendar;
+}
+
+/** For the `sessions` table: the first provider calendar any dataset's source cached, or the NYSE rules. */
+async function lakeCalendar(storage: string): Promise<TradingCalendar> {
+  for (const meta of await listDatasets(storage)) {
+    const cached = (await cachedReferenceData(storage, meta.source)).calendar;
+    if (cached) return cached;
+  }
+  return nyseRuleCalendar;
 }
 
 export async function lakeStatus(storage: string, options: InspectOptions = {}): Promise<StatusReport> {

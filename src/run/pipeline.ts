@@ -16,9 +16,9 @@ import { estimateRequests, plan, type Plan } from '../plan/planner.js';
 import { nyseRuleCalendar } from '../shared/calendar.js';
 import { CannotProceedError, InterruptedError, UsageError } from '../shared/errors.js';
 import type { Interval } from '../shared/intervals.js';
-import { stagingRoot } from '../shared/lake-paths.js';
+import { type PartitionScheme, stagingRoot } from '../shared/lake-paths.js';
 import type { IsoDate } from '../shared/time.js';
-import type { Timeframe } from '../shared/timeframe.js';
+import { isIntraday, type Timeframe } from '../shared/timeframe.js';
 import type { SourceCapabilities, SourceDefinition } from '../sources/types.js';
 import type { EventBus, IngestResult, PlanReport } from './events.js';
 import { RunLock } from './lock.js';
@@ -41,6 +41,8 @@ export interface IngestRunOptions {
   endInstant: number;
   lookbackSessions: number;
   refetch: boolean;
+  /** The layout of a dataset this run creates; undefined: by timeframe (daily and longer bars yearly). */
+  partition: PartitionScheme | undefined;
   threads: number;
   /** Requests per minute; the source's default when undefined. */
   rateLimitPerMinute: number | undefined;
@@ -80,6 +82,11 @@ export function checkAgainstCapabilities(capabilities: SourceCapabilities, sourc
   };
   check('feed', options.feed, capabilities.feeds);
   check('adjustment', options.adjustment, capabilities.adjustments);
+}
+
+/** Daily and longer bars are ~250 rows a symbol-year: one file per year, not twelve of ~21 rows. */
+export function defaultPartition(timeframe: Timeframe): PartitionScheme {
+  return isIntraday(timeframe) ? 'month' : 'year';
 }
 
 function rateLimitOf(options: IngestRunOptions): number | undefined {
@@ -165,15 +172,21 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     // Leftovers of a crashed run: safe to delete, we hold the lock.
     await fs.rm(stagingRoot(storage), { recursive: true, force: true });
     await fs.mkdir(runStaging, { recursive: true });
-    await claimDataset(storage, {
-      dataset,
-      kind: 'bars',
-      timeframe: options.timeframe.api,
-      source: source.name,
-      synthetic: source.capabilities.synthetic,
-      feed: options.feed ?? null,
-      adjustment: options.adjustment ?? null,
-    });
+    const meta = await claimDataset(
+      storage,
+      {
+        dataset,
+        kind: 'bars',
+        timeframe: options.timeframe.api,
+        source: source.name,
+        synthetic: source.capabilities.synthetic,
+        feed: options.feed ?? null,
+        adjustment: options.adjustment ?? null,
+        partition: options.partition ?? defaultPartition(options.timeframe),
+      },
+      options.partition !== undefined,
+    );
+    if (meta.repartitioning) throw new UsageError(`dataset ${dataset} is half-way through a conversion to ${meta.partition} partitions; finish it with \`ingest repartition --dataset ${dataset} --partition ${meta.partition}\``);
     const ledger = await Ledger.load(storage, dataset);
     const reference = await loadReferenceData(source, storage, signal, events);
     const planned = await planAgainst(options, ledger, reference);
@@ -183,7 +196,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     }
     for (const symbol of planned.notListed) events.emit('warning', { message: `${symbol}: not listed by ${source.name}; skipped without a request` });
     events.emit('planned', planned.report);
-    const writer = await PartitionWriter.open(duck, BARS_SCHEMA, storage, dataset);
+    const writer = await PartitionWriter.open(duck, BARS_SCHEMA, meta.partition, storage, dataset);
     const runner = new UnitRunner(
       {
         source,

@@ -131,15 +131,31 @@ export function makeSession(date: IsoDate, openMin: number, closeMin: number, ex
   };
 }
 
+/** A year's sessions by the rules, computed once: runs and the synthetic market ask for the same years thousands of times. */
+const ruleSessionCache = new Map<number, readonly Session[]>();
+
+function ruleSessionsOf(year: number): readonly Session[] {
+  let sessions = ruleSessionCache.get(year);
+  if (!sessions) {
+    const list: Session[] = [];
+    for (let day = dateToDayNumber(isoFromParts(year, 1, 1)), last = dateToDayNumber(isoFromParts(year, 12, 31)); day <= last; day++) {
+      const date = dayNumberToDate(day);
+      if (!isNyseTradingDay(date)) continue;
+      const early = isNyseEarlyClose(date);
+      list.push(Object.freeze(makeSession(date, OPEN_MIN, early ? EARLY_CLOSE_MIN : CLOSE_MIN, EXT_OPEN_MIN, early ? EARLY_EXT_CLOSE_MIN : EXT_CLOSE_MIN)));
+    }
+    sessions = list;
+    ruleSessionCache.set(year, sessions);
+  }
+  return sessions;
+}
+
 export const nyseRuleCalendar: TradingCalendar = {
   origin: 'nyse-rules',
   sessions(from: IsoDate, to: IsoDate): Session[] {
     const out: Session[] = [];
-    for (let day = dateToDayNumber(from), last = dateToDayNumber(to); day <= last; day++) {
-      const date = dayNumberToDate(day);
-      if (!isNyseTradingDay(date)) continue;
-      const early = isNyseEarlyClose(date);
-      out.push(makeSession(date, OPEN_MIN, early ? EARLY_CLOSE_MIN : CLOSE_MIN, EXT_OPEN_MIN, early ? EARLY_EXT_CLOSE_MIN : EXT_CLOSE_MIN));
+    for (let year = +from.slice(0, 4); year <= +to.slice(0, 4); year++) {
+      for (const s of ruleSessionsOf(year)) if (s.date >= from && s.date <= to) out.push(s);
     }
     return out;
   },
