@@ -24,7 +24,7 @@ export function lakeGlob(storage: string, dataset: string): string {
 export async function readLake(storage: string, dataset: string): Promise<Map<string, BarTuple[]>> {
   const rows = await query(
     `SELECT symbol, epoch_ms("timestamp") AS t, open, high, low, close, volume, trade_count, vwap
-     FROM read_parquet('${lakeGlob(storage, dataset)}', hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER})
+     FROM read_parquet('${lakeGlob(storage, dataset)}', hive_partitioning = true, hive_types = {'symbol': VARCHAR})
      ORDER BY symbol, t`,
   );
   const out = new Map<string, BarTuple[]>();
