@@ -34,10 +34,15 @@ function symbolsList(n: number): string[] {
 }
 
 async function cli(fake: FakeAlpaca, args: string[]): Promise<CliRun> {
+  return timedCli([...args, '--json'], { APCA_API_KEY_ID: fake.keyId, APCA_API_SECRET_KEY: fake.secretKey, APCA_API_DATA_URL: fake.url, APCA_API_BASE_URL: fake.url });
+}
+
+/** Any CLI command, timed from spawn to exit, with its peak RSS; `summary` is its stdout parsed as JSON. */
+async function timedCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const rssFile = path.join(tempDir(), 'rss');
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', RSS_REPORTER, BIN, ...args, '--json'], {
-    env: { PATH: process.env.PATH ?? '', APCA_API_KEY_ID: fake.keyId, APCA_API_SECRET_KEY: fake.secretKey, APCA_API_DATA_URL: fake.url, APCA_API_BASE_URL: fake.url, BENCH_RSS_FILE: rssFile },
+  const child = spawn(process.execPath, ['--import', RSS_REPORTER, BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env, BENCH_RSS_FILE: rssFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -47,7 +52,7 @@ async function cli(fake: FakeAlpaca, args: string[]): Promise<CliRun> {
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const wallMs = performance.now() - started;
   if (code !== 0) throw new Error(`ingest exited ${code}: ${stderr.slice(0, 2000)}`);
-  return { code, wallMs, peakRssMb: Number(fs.readFileSync(rssFile, 'utf8')) / 1024, summary: JSON.parse(stdout) };
+  return { code, wallMs, peakRssMb: Number(fs.readFileSync(rssFile, 'utf8')) / 1024, summary: stdout.trimStart().startsWith('{') ? JSON.parse(stdout) : { bars: 0, requests: 0, partitions: 0 } };
 }
 
 /** The baseline, in its own process: fetch the same pages with 8 requests in flight and JSON.parse them; store nothing. */
@@ -206,6 +211,64 @@ async function queries(): Promise<void> {
   }
 }
 
+const SP500 = path.join(ROOT, 'backtest_lists', 'sp500-2025.csv');
+const mb = (n: number): string => `${n.toFixed(0)} MB`;
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * The most common job: the shipped S&P 500 list, daily bars, 10 years, from the synthetic source
+ * (no requests: local cost only). Baseline in the same run: the same job into monthly files, the
+ * layout daily bars had before they went yearly. Then status and verify on the yearly lake, with a
+ * full scan of the rows (what status used to do) as status's baseline.
+ */
+async function dailyAtScale(): Promise<void> {
+  const job = (out: string, partition: string): string[] => ['csv', SP500, '--source', 'synthetic', '--timeframe', '1Day', '--start', '2016-01-01', '--end', '2025-12-31', '--out', out, '--partition', partition, '--json'];
+  const monthlyOut = tempDir();
+  const monthly = await timedCli(job(monthlyOut, 'month'));
+  fs.rmSync(monthlyOut, { recursive: true, force: true });
+  const out = tempDir();
+  const yearly = await timedCli(job(out, 'year'));
+  const status = await timedCli(['status', '--out', out, '--json']);
+  const scan = await timedCli(['query', 'SELECT symbol, count(*), min("timestamp"), max("timestamp") FROM equities_1day GROUP BY symbol', '--out', out, '--format', 'csv']);
+  const verify = await timedCli(['verify', '--out', out, '--json']);
+  results.daily_at_scale = {
+    symbols: 504,
+    bars: yearly.summary.bars,
+    yearly: { wall_ms: yearly.wallMs, peak_rss_mb: yearly.peakRssMb, files: yearly.summary.partitions },
+    monthly_baseline: { wall_ms: monthly.wallMs, peak_rss_mb: monthly.peakRssMb, files: monthly.summary.partitions },
+    status: { wall_ms: status.wallMs, peak_rss_mb: status.peakRssMb, full_scan_baseline_ms: scan.wallMs },
+    verify: { wall_ms: verify.wallMs, peak_rss_mb: verify.peakRssMb },
+  };
+  row('daily', `S&P 500 × 10 years 1Day (${(yearly.summary.bars / 1e6).toFixed(2)} M bars), synthetic, yearly files (${yearly.summary.partitions})`, sec(yearly.wallMs), '≤ 20 s', yearly.wallMs / 1000);
+  row('daily', 'peak RSS of that run', mb(yearly.peakRssMb), '≤ 400 MB', yearly.peakRssMb);
+  row('daily', `baseline: the same into monthly files (${monthly.summary.partitions})`, `${sec(monthly.wallMs)}, ${mb(monthly.peakRssMb)}`);
+  row('daily', 'ratio yearly ÷ monthly wall time', (yearly.wallMs / monthly.wallMs).toFixed(2));
+  row('daily', '`ingest status` on that lake, process start included', sec(status.wallMs), '≤ 2 s', status.wallMs / 1000);
+  row('daily', 'baseline: `ingest query` scanning every row for the same per-symbol figures', `${sec(scan.wallMs)} (status ÷ scan ${(status.wallMs / scan.wallMs).toFixed(2)})`);
+  row('daily', '`ingest verify` on that lake: time, peak RSS', `${sec(verify.wallMs)}, ${mb(verify.peakRssMb)}`, '≤ 1000 MB', verify.peakRssMb);
+  fs.rmSync(out, { recursive: true, force: true });
+}
+
+/**
+ * verify over 1Min bars of 250 and then 500 symbols × 1 year (synthetic): memory stays bounded and
+ * flat, time grows with the data (the 250-symbol run is the baseline).
+ */
+async function minuteVerify(): Promise<void> {
+  const symbols = symbolsList(500);
+  const out = tempDir();
+  const ingest = (list: string[]): Promise<CliRun> => timedCli(['symbols', ...list, '--source', 'synthetic', '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-12-31', '--out', out, '--json']);
+  const first = await ingest(symbols.slice(0, 250));
+  const half = await timedCli(['verify', '--out', out, '--json']);
+  const second = await ingest(symbols);
+  const full = await timedCli(['verify', '--out', out, '--json']);
+  const bars = first.summary.bars + second.summary.bars;
+  results.minute_verify = { bars_half: first.summary.bars, bars_full: bars, half: { wall_ms: half.wallMs, peak_rss_mb: half.peakRssMb }, full: { wall_ms: full.wallMs, peak_rss_mb: full.peakRssMb } };
+  row('minute verify', `\`ingest verify\`, 500 symbols × 1 year 1Min (${(bars / 1e6).toFixed(1)} M bars): peak RSS`, mb(full.peakRssMb), '≤ 1000 MB', full.peakRssMb);
+  row('minute verify', 'time, and ÷ the 250-symbol run (data × 2.0)', `${sec(full.wallMs)}, × ${(full.wallMs / half.wallMs).toFixed(2)}`, '≤ 2.2 (linear)', full.wallMs / half.wallMs);
+  row('minute verify', 'baseline: 250 symbols: time, peak RSS', `${sec(half.wallMs)}, ${mb(half.peakRssMb)}`);
+  fs.rmSync(out, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const only = process.argv[2];
@@ -215,6 +278,8 @@ async function main(): Promise<void> {
     ['efficiency', requestEfficiency],
     ['rate', rateBound],
     ['query', queries],
+    ['daily', dailyAtScale],
+    ['minute-verify', minuteVerify],
   ];
   for (const [name, run] of scenarios) {
     if (only && only !== name && !(only === 'memory' && name === 'throughput')) continue;
