@@ -4,7 +4,6 @@
  */
 import fs from 'node:fs/promises';
 import { writeFileAtomic } from '../shared/atomic-file.js';
-import type { Session } from '../shared/calendar.js';
 import { metadataDir } from '../shared/lake-paths.js';
 
 export type CacheName = 'calendar' | 'listings';
@@ -32,8 +31,4 @@ export async function readCache<T>(storage: string, source: string, name: CacheN
 export async function writeCache<T>(storage: string, source: string, name: CacheName, data: T): Promise<void> {
   const cached: Cached<T> = { fetched_at: new Date().toISOString(), data };
   await writeFileAtomic(cacheFile(storage, source, name), `${JSON.stringify(cached)}\n`);
-}
-
-export async function readCachedCalendar(storage: string, source: string, maxAgeMs = Infinity): Promise<Session[] | undefined> {
-  return readCache<Session[]>(storage, source, 'calendar', maxAgeMs);
 }

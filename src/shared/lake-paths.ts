@@ -29,10 +29,6 @@ export function partitionPeriodAt(utcMs: number, scheme: PartitionScheme): Omit<
   return { year: d.getUTCFullYear(), month: scheme === 'month' ? d.getUTCMonth() + 1 : undefined };
 }
 
-export function schemeOf(key: Pick<PartitionKey, 'month'>): PartitionScheme {
-  return key.month === undefined ? 'year' : 'month';
-}
-
 /** The hive columns below the symbol, in path order. */
 export function partitionColumns(scheme: PartitionScheme): ('year' | 'month')[] {
   return scheme === 'month' ? ['year', 'month'] : ['year'];

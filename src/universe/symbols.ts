@@ -1,8 +1,6 @@
 /** Symbol lists: trimmed, upper-cased, validated and de-duplicated in order. */
 import { normalizeSymbol } from '../shared/symbol.js';
 
-export { normalizeSymbol, type SymbolVerdict } from '../shared/symbol.js';
-
 export interface SymbolEntry {
   raw: string;
   /** 1-based line number in the source file, or argument position. */

@@ -33,7 +33,7 @@ describe('partition writer', () => {
   beforeAll(async () => {
     duck = await openDuckDB(2);
     storage = fs.mkdtempSync(path.join(os.tmpdir(), 'de-writer-'));
-    writer = await PartitionWriter.open(duck, BARS_SCHEMA, storage, 'equities_1min');
+    writer = await PartitionWriter.open(duck, BARS_SCHEMA, 'month', storage, 'equities_1min');
   });
   afterAll(() => {
     writer.close();

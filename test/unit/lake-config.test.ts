@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePartitionPath, partitionBounds, partitionFile } from '../../src/shared/lake-paths.js';
+import { parsePartitionPath, partitionBounds, partitionFile, partitionId, partitionKeyOf, partitionPeriodAt } from '../../src/shared/lake-paths.js';
 import { resolveSettings, parseSettingsIni } from '../../src/config/settings.js';
 import { resolveDates } from '../../src/plan/dates.js';
 import { UsageError } from '../../src/shared/errors.js';
@@ -14,6 +14,17 @@ describe('lake layout', () => {
     expect(partitionFile('/lake', 'equities_1min', key)).toBe('/lake/equities_1min/symbol=BRK.B/year=2024/month=02/data.parquet');
     expect(parsePartitionPath('symbol=BRK.B/year=2024/month=02/data.parquet')).toEqual(key);
     expect(parsePartitionPath('symbol=A/year=2024/month=13/data.parquet')).toBeUndefined();
+  });
+  it('builds yearly partition paths, bounds and ids, and tells the layouts apart when parsing', () => {
+    const key = { symbol: 'AAPL', year: 2024, month: undefined };
+    expect(partitionFile('/lake', 'equities_1day', key)).toBe('/lake/equities_1day/symbol=AAPL/year=2024/data.parquet');
+    expect(partitionBounds(key)).toEqual({ start: Date.parse('2024-01-01T00:00:00Z'), end: Date.parse('2025-01-01T00:00:00Z') });
+    expect(parsePartitionPath('symbol=AAPL/year=2024/data.parquet')).toEqual(key);
+    expect(partitionId(key)).toBe('2024');
+    expect(partitionKeyOf('AAPL', '2024')).toEqual(key);
+    expect(partitionKeyOf('AAPL', '2024-03')).toEqual({ symbol: 'AAPL', year: 2024, month: 3 });
+    expect(partitionPeriodAt(Date.parse('2024-12-31T23:59:59Z'), 'year')).toEqual({ year: 2024, month: undefined });
+    expect(partitionPeriodAt(Date.parse('2024-12-31T23:59:59Z'), 'month')).toEqual({ year: 2024, month: 12 });
   });
   it('refuses symbols that could escape the lake', () => {
     expect(() => partitionFile('/lake', 'equities_1day', { symbol: '../../etc', year: 2024, month: 1 })).toThrow();

@@ -18,15 +18,32 @@ function columns(rows: [number, string, number][]): BarColumns {
 }
 
 /** Rows appended to a fresh tracker, as a unit appends a page. */
-function track(rows: [number, string, number][]): { c: BarColumns; ids: Int32Array; pending: PendingPartitions } {
+function track(rows: [number, string, number][], scheme: 'month' | 'year' = 'month'): { c: BarColumns; ids: Int32Array; pending: PendingPartitions } {
   const c = columns(rows);
   const ids = new Int32Array(rows.length);
-  const pending = new PendingPartitions();
+  const pending = new PendingPartitions(scheme);
   pending.add(c, 0, rows.length, ids);
   return { c, ids, pending };
 }
 
 describe('pending partitions', () => {
+  it('in a yearly dataset, tracks each (symbol, UTC year)', () => {
+    const { pending } = track(
+      [
+        [0, '2023-12-29T05:00:00Z', 1],
+        [0, '2024-01-02T05:00:00Z', 2],
+        [0, '2024-06-03T04:00:00Z', 3],
+        [1, '2024-01-02T05:00:00Z', 4],
+      ],
+      'year',
+    );
+    expect(pending.all().map((p) => [p.symbolIndex, p.year, p.month, p.rows])).toEqual([
+      [0, 2023, undefined, 1],
+      [0, 2024, undefined, 2],
+      [1, 2024, undefined, 1],
+    ]);
+  });
+
   it('tracks each (symbol, UTC month) with its rows, span and order, and keeps the last row’s open', () => {
     const { c, ids, pending } = track([
       [0, '2024-01-31T20:59:00Z', 1],

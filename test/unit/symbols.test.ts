@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeList, normalizeSymbol } from '../../src/universe/symbols.js';
+import { normalizeSymbol } from '../../src/shared/symbol.js';
+import { normalizeList } from '../../src/universe/symbols.js';
 import { indexNameFromFile } from '../../src/universe/lists.js';
 import { mergeMembership } from '../../src/universe/index-membership.js';
 
