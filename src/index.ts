@@ -33,7 +33,7 @@ export type { DatasetStatus, SymbolStatus } from './lake/status.js';
 export type { VerifyReport, Finding, Severity } from './quality/verify.js';
 export { UsageError, CannotProceedError, InterruptedError } from './shared/errors.js';
 export { CredentialsError, PlanRestrictionError } from './sources/errors.js';
-export { SOURCE_NAMES, SOURCE_DEFINITIONS } from './sources/registry.js';
+export { SOURCE_NAMES, SOURCE_DEFINITIONS, DEFAULT_SOURCE } from './sources/registry.js';
 export type { SourceDefinition, SourceCapabilities } from './sources/types.js';
 export {
   resolveSettings,

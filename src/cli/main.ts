@@ -1,11 +1,18 @@
 /** The `ingest` command line: parse, dispatch, and turn every failure into a one-line error and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { SETTING_NAMES, SOURCE_DEFINITIONS, TIMEFRAME_HELP } from '../index.js';
+import { DEFAULT_SOURCE, SETTING_NAMES, SOURCE_DEFINITIONS, type SourceDefinition, TIMEFRAME_HELP } from '../index.js';
 import { runConfigCommand } from './config-command.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeForError } from './exit-codes.js';
 import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
 import { type LakeFlags, runQueryCommand, runRepartitionCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
 import { type Output, processOutput } from './render.js';
+
+/** Each source's choices, e.g. "alpaca: sip | iex". */
+function perSource(choices: (d: SourceDefinition) => readonly string[]): string {
+  return SOURCE_DEFINITIONS.filter((d) => choices(d).length > 0)
+    .map((d) => `${d.name}: ${choices(d).join(' | ')}`)
+    .join('; ');
+}
 
 function addIngestOptions(cmd: Command): Command {
   return cmd
@@ -13,9 +20,9 @@ function addIngestOptions(cmd: Command): Command {
     .option('--timeframe <tf>', `bar timeframe: ${TIMEFRAME_HELP} (settings: timeframe)`)
     .option('--start <date>', 'first New York trading date, YYYY-MM-DD (default: resume from the lake, new symbols from settings start)')
     .option('--end <date>', 'last New York trading date, inclusive (default: now − 16 min)')
-    .option('--feed <feed>', 'where the source has feeds, e.g. alpaca: sip | iex | otc | boats (settings: feed)')
-    .option('--adjustment <adj>', 'where the source has adjustments, e.g. alpaca: raw | split | dividend | spin-off | all (settings: adjustment)')
-    .addOption(new Option('--source <name>', 'data source').choices(SOURCE_DEFINITIONS.map((d) => d.name)).default('alpaca'))
+    .option('--feed <feed>', `where the source has feeds: ${perSource((d) => d.capabilities.feeds)} (settings: feed)`)
+    .option('--adjustment <adj>', `where the source has adjustments: ${perSource((d) => d.capabilities.adjustments)} (settings: adjustment)`)
+    .addOption(new Option('--source <name>', `data source: ${SOURCE_DEFINITIONS.map((d) => `${d.name} (${d.description})`).join(', ')}`).choices(SOURCE_DEFINITIONS.map((d) => d.name)).default(DEFAULT_SOURCE))
     .option('--out <dir>', 'storage directory (settings: local_storage_dir, default ./data)')
     .option('--dataset <name>', 'dataset directory name (default equities_<timeframe>)')
     .option('--config <path>', 'settings file (default ./settings.ini)')

@@ -11,7 +11,7 @@ import { UsageError } from '../shared/errors.js';
 import { isValidDatasetName, PARTITION_SCHEMES, type PartitionScheme } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import { defaultDatasetName, parseTimeframe, TIMEFRAME_HELP } from '../shared/timeframe.js';
-import { sourceDefinition } from '../sources/registry.js';
+import { DEFAULT_SOURCE, sourceDefinition } from '../sources/registry.js';
 import type { SourceDefinition } from '../sources/types.js';
 import { INDEX_NAME, updateIndexMembership } from '../universe/index-membership.js';
 import { indexNameFromFile, readCsvList, readTextList } from '../universe/lists.js';
@@ -79,7 +79,7 @@ function checkPartition(value: string | undefined): PartitionScheme | undefined 
   throw new UsageError(`unknown partition ${JSON.stringify(value)}; use ${PARTITION_SCHEMES.join(' or ')}`);
 }
 
-const DEFAULTS = { storageDir: './data', source: 'alpaca', threads: 8, maxAttempts: 6, circuitBreakerFailures: 10, lookbackSessions: 2, defaultStart: '2016-01-01', defaultTimeframe: '1Day' };
+const DEFAULTS = { storageDir: './data', source: DEFAULT_SOURCE, threads: 8, maxAttempts: 6, circuitBreakerFailures: 10, lookbackSessions: 2, defaultStart: '2016-01-01', defaultTimeframe: '1Day' };
 
 /** Pipeline options from resolved settings (values the settings leave to the source stay unset). */
 export function optionsFromSettings(settings: Settings): PipelineOptions {

@@ -1,4 +1,4 @@
-/** Bar timeframes as Alpaca names them, and what the planner needs to know about each. */
+/** Bar timeframes as the tool names them (`5Min`, `1Day`), and what the planner needs to know about each. */
 
 export type TimeframeUnit = 'Min' | 'Hour' | 'Day' | 'Week' | 'Month';
 

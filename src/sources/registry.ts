@@ -8,6 +8,9 @@ export const SOURCE_DEFINITIONS: readonly SourceDefinition[] = [alpacaSource, sy
 
 export const SOURCE_NAMES: readonly string[] = SOURCE_DEFINITIONS.map((s) => s.name);
 
+/** The source used when none is named. */
+export const DEFAULT_SOURCE = 'alpaca';
+
 export function sourceDefinition(name: string): SourceDefinition {
   const found = SOURCE_DEFINITIONS.find((s) => s.name === name.trim().toLowerCase());
   if (!found) throw new UsageError(`unknown source ${JSON.stringify(name)}; use ${SOURCE_NAMES.join(' or ')}`);

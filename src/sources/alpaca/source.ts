@@ -91,7 +91,7 @@ function credentialsFrom(env: SourceContext['env']): AlpacaCredentials {
 
 export const alpacaSource: SourceDefinition = {
   name: 'alpaca',
-  description: "Alpaca Market Data v2 (APCA_API_KEY_ID, APCA_API_SECRET_KEY)",
+  description: 'Alpaca Market Data v2; keys in APCA_API_KEY_ID and APCA_API_SECRET_KEY',
   capabilities: ALPACA_CAPABILITIES,
   create(context: SourceContext): Source {
     const credentials = credentialsFrom(context.env);

@@ -87,7 +87,7 @@ export class SyntheticMarket {
     return [stamp, o / 100, h / 100, l / 100, c / 100, volume, trades, Math.round(vwapCents * 100) / 10_000];
   }
 
-  /** Every bar of a symbol with start time in [start, end] inclusive (Alpaca's semantics). */
+  /** Every bar of a symbol with start time in [start, end] inclusive. */
   bars(symbol: string, tf: Timeframe, start: number, end: number): BarTuple[] {
     const out: BarTuple[] = [];
     if (end < start) return out;
