@@ -189,15 +189,18 @@ export class FakeAlpaca {
       res.setHeader('X-RateLimit-Reset', String(Math.ceil((now + faults.storm.resetMs) / 1000)));
       return send(429, { message: 'too many requests.' });
     }
-    if (isBars && faults.resetRate && this.random() < faults.resetRate) {
+    // A bar request draws all its faults on arrival: how it fails depends on its arrival index alone,
+    // not on how responses interleave (a slow response used to draw its truncation seconds later).
+    const [reset, error, errorKind, slow, truncate] = isBars ? [this.random(), this.random(), this.random(), this.random(), this.random()] : [1, 1, 0, 1, 1];
+    if (isBars && faults.resetRate && reset < faults.resetRate) {
       entry.status = -1;
       req.socket.destroy();
       return;
     }
-    if (isBars && faults.serverErrorRate && this.random() < faults.serverErrorRate) {
-      return send([500, 502, 503][Math.floor(this.random() * 3)], { message: 'internal server error' });
+    if (isBars && faults.serverErrorRate && error < faults.serverErrorRate) {
+      return send([500, 502, 503][Math.floor(errorKind * 3)], { message: 'internal server error' });
     }
-    if (isBars && faults.slowRate && this.random() < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
+    if (isBars && faults.slowRate && slow < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
 
     let answer: { status: number; body: unknown };
     const cached = this.options.cachePages && isBars ? this.pageCache.get(url.search) : undefined;
@@ -214,7 +217,7 @@ export class FakeAlpaca {
       answer = { status: 200, body: Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)) };
       this.pageCache.set(url.search, answer);
     }
-    if (isBars && answer.status === 200 && faults.truncateRate && this.random() < faults.truncateRate) {
+    if (isBars && answer.status === 200 && faults.truncateRate && truncate < faults.truncateRate) {
       const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
       entry.status = -2;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
