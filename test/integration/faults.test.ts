@@ -130,14 +130,16 @@ describe('faults', () => {
     expect(r.stdout + r.stderr).toMatch(/--feed iex/);
   });
 
-  it('a second run on the same lake exits 3 within a second, naming the holder', async () => {
+  it('a second run on the same lake exits 3 at once (not waiting for the lock), naming the holder', async () => {
     const out = tempDir();
     const lock = await RunLock.acquire(out);
     try {
       const started = Date.now();
       const r = await runCli(['symbols', 'AAPL', '--source', 'synthetic', '--start', '2024-01-02', '--end', '2024-01-05', '--out', out], {});
       expect(r.code).toBe(3);
-      expect(Date.now() - started).toBeLessThan(3_000); // process start included
+      // A run that waited for the lock would wait as long as the test holds it; the bound is generous
+      // so that a slow process start on a loaded machine never counts as waiting.
+      expect(Date.now() - started).toBeLessThan(15_000);
       expect(r.stderr).toMatch(new RegExp(`pid ${process.pid}, started 20`));
     } finally {
       await lock.release();
