@@ -32,6 +32,20 @@ function expectNoStrayFiles(out: string, dataset: string): void {
   expect(listFiles(path.join(out, '.staging'))).toEqual([]);
 }
 
+/** The units a run reported committed (` ok: ` lines): each must be in the lake exactly. */
+async function expectCommittedUnits(fake: FakeAlpaca, out: string, dataset: string, timeframe: string, stdout: string): Promise<number> {
+  const units = [...stdout.matchAll(/\] (\S+) (\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2}) ok: /g)];
+  const lake = await readLake(out, dataset);
+  for (const [, symbols, start, end] of units) {
+    const [from, to] = range(start, end);
+    for (const s of symbols.split(',')) {
+      const got = (lake.get(s) ?? []).filter((b) => b[0] >= from && b[0] <= to);
+      expect(got, `${s} ${start}..${end} was reported committed`).toEqual(fake.expectedBars(s, parseTimeframe(timeframe)!, from, to));
+    }
+  }
+  return units.length;
+}
+
 function expectNoSecrets(fake: FakeAlpaca, texts: string[], out: string): void {
   for (const t of texts) {
     expect(t).not.toContain(fake.secretKey);
@@ -46,6 +60,8 @@ function expectNoSecrets(fake: FakeAlpaca, texts: string[], out: string): void {
 
 const FAST_RETRY = ['--retry-delay', '20', '--request-timeout', '2', '--max-attempts', '8'];
 const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'AMZN'];
+/** For tests that run the CLI several times over a quarter million bars: a hang guard, not a speed target. */
+const MULTI_RUN_TIMEOUT = 300_000;
 
 describe('faults', () => {
   it('5xx, connection resets, truncated and slow responses: exact lake, exit 0, no secrets, no escape codes', async () => {
@@ -168,18 +184,26 @@ describe('faults', () => {
   it('SIGTERM mid-run: committed data kept, exit 143, and a rerun completes it', async () => {
     const fake = await serve({ latencyMs: 40 });
     const out = tempDir();
-    const args = ['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2023-09-01', '--end', '2024-04-30', '--out', out, '--threads', '2'];
-    const { child, done } = startCli(args, fakeEnv(fake));
-    await new Promise((r) => setTimeout(r, 1_500));
-    child.kill('SIGTERM');
-    const r = await done;
+    const args = ['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out, '--threads', '1'];
+    // 2 units of 14 pages, one fetched at a time: after 20 pages the first unit is committed and the
+    // second has merged some months and waits for a page; holding it keeps the run going until the
+    // signal, however slow the machine.
+    const held = fake.holdBarsAfter(20);
+    const cli = startCli(args, fakeEnv(fake));
+    // Signal at an observable state, not after a guessed delay: a unit committed, a request in flight.
+    await Promise.all([cli.stdoutMatches(/ ok: /), held]);
+    cli.child.kill('SIGTERM');
+    const r = await cli.done;
+    fake.dropHeld();
     expect(r.code).toBe(143);
     expect(r.stdout).toMatch(/summary/);
     expectNoStrayFiles(out, 'equities_1min');
+    expect(await expectCommittedUnits(fake, out, 'equities_1min', '1Min', r.stdout)).toBe(1);
     const r2 = await runCli(args, fakeEnv(fake));
     expect(r2.code).toBe(0);
-    await expectExact(fake, out, 'equities_1min', '1Min', SYMBOLS, '2023-09-01', '2024-04-30');
-  });
+    await expectExact(fake, out, 'equities_1min', '1Min', SYMBOLS, '2024-01-02', '2024-04-30');
+    expectNoStrayFiles(out, 'equities_1min');
+  }, MULTI_RUN_TIMEOUT);
 
   it('a corrupt partition fails its unit, is left untouched, and the rest commits', async () => {
     const fake = await serve({});

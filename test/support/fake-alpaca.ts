@@ -58,6 +58,7 @@ export interface FakeOptions {
 export interface LoggedRequest {
   path: string;
   query: Record<string, string>;
+  /** The HTTP status; 0 while unanswered, -1 reset, -2 truncated, -3 held and then cut off. */
   status: number;
   at: number;
 }
@@ -98,6 +99,10 @@ export class FakeAlpaca {
   private windowStart = 0;
   private windowCount = 0;
   private stormed = 0;
+  /** Bar requests still answered before holding starts; undefined: never hold. */
+  private answerBeforeHold: number | undefined;
+  private readonly held: (() => void)[] = [];
+  private readonly heldWaiters: (() => void)[] = [];
   private readonly pageCache = new Map<string, { status: number; body: unknown }>();
   private readonly seriesCache = new Map<string, (readonly [string, BarTuple[]])[]>();
   readonly keyId: string;
@@ -129,8 +134,25 @@ export class FakeAlpaca {
   }
 
   async stop(): Promise<void> {
+    this.dropHeld();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  /**
+   * Answer `count` more bar requests, then hold every further one unanswered, so a client is stuck
+   * mid-run at a known point (it cannot finish while it needs another page). Resolves once a
+   * request is held.
+   */
+  holdBarsAfter(count: number): Promise<void> {
+    this.answerBeforeHold = count;
+    return new Promise((resolve) => this.heldWaiters.push(resolve));
+  }
+
+  /** Stop holding; the held requests are cut off (their client is usually dead by now). */
+  dropHeld(): void {
+    this.answerBeforeHold = undefined;
+    for (const drop of this.held.splice(0)) drop();
   }
 
   /** Every bar the server holds for a symbol in [start, end] inclusive. */
@@ -173,6 +195,18 @@ export class FakeAlpaca {
       res.end(text);
     };
     if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+    if (url.pathname.includes('/bars') && this.answerBeforeHold !== undefined) {
+      if (this.answerBeforeHold > 0) this.answerBeforeHold -= 1;
+      else {
+        await new Promise<void>((resolve) => {
+          this.held.push(resolve);
+          for (const notify of this.heldWaiters.splice(0)) notify();
+        });
+        entry.status = -3;
+        req.socket.destroy();
+        return;
+      }
+    }
 
     if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey) {
       return send(403, { message: 'forbidden' });
