@@ -6,7 +6,7 @@ import { parseTimeframe } from '../../src/plan/timeframe.js';
 import { addDays, nyMidnightUtc } from '../../src/plan/time.js';
 import { RunLock } from '../../src/run/lock.js';
 import { FakeAlpaca, type FakeOptions } from '../support/fake-alpaca.js';
-import { fakeEnv, listFiles, runCli, startCli, tempDir } from '../support/cli.js';
+import { type CliResult, fakeEnv, listFiles, runCli, type StartedCli, startCli, tempDir } from '../support/cli.js';
 import { readLake } from '../support/lake.js';
 
 const fakes: FakeAlpaca[] = [];
@@ -30,6 +30,57 @@ async function expectExact(fake: FakeAlpaca, out: string, dataset: string, timef
 function expectNoStrayFiles(out: string, dataset: string): void {
   expect(listFiles(path.join(out, dataset)).filter((f) => !f.endsWith('/data.parquet'))).toEqual([]);
   expect(listFiles(path.join(out, '.staging'))).toEqual([]);
+}
+
+/** Resolves once `ready()` holds, polling; rejects if the run ends first. */
+async function until(ready: () => boolean, run: Promise<unknown>, what: string): Promise<void> {
+  let ended = false;
+  void run.then(() => (ended = true));
+  while (!ready()) {
+    if (ended) throw new Error(`the run ended before ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Each data.parquet of a dataset with its inode and mtime: changes when a partition is published. */
+function partitionVersions(out: string, dataset: string): Set<string> {
+  const dir = path.join(out, dataset);
+  return new Set(
+    listFiles(dir)
+      .filter((f) => f.endsWith('/data.parquet'))
+      .map((f) => {
+        const st = fs.statSync(path.join(dir, f));
+        return `${f}@${st.ino}:${st.mtimeMs}`;
+      }),
+  );
+}
+
+/**
+ * What a crashed run leaves visible is a consistent lake: nothing but complete partition files, and if
+ * there are any, DuckDB reads them and every bar is the server's, once. Returns the bars seen.
+ */
+async function expectConsistentPartialLake(fake: FakeAlpaca, out: string, dataset: string, timeframe: string, start: string, end: string): Promise<number> {
+  const files = listFiles(path.join(out, dataset));
+  if (!files.some((f) => f.endsWith('/data.parquet'))) {
+    // Nothing committed yet: the lake is empty, with no partial or temp file in it either.
+    expect(files).toEqual([]);
+    return 0;
+  }
+  expect(files.filter((f) => !f.endsWith('/data.parquet'))).toEqual([]);
+  const lake = await readLake(out, dataset);
+  let bars = 0;
+  for (const [symbol, got] of lake) {
+    const expected = new Map(fake.expectedBars(symbol, parseTimeframe(timeframe)!, ...range(start, end)).map((b) => [b[0], b]));
+    expect(new Set(got.map((b) => b[0])).size, `${symbol} has duplicate timestamps`).toBe(got.length);
+    const wrong = got.filter((b) => {
+      const e = expected.get(b[0]);
+      return e === undefined || b.some((v, k) => v !== e[k]);
+    });
+    expect(wrong.slice(0, 3), `${symbol} bars the server does not hold`).toEqual([]);
+    bars += got.length;
+  }
+  expect(bars).toBeGreaterThan(0);
+  return bars;
 }
 
 /** The units a run reported committed (` ok: ` lines): each must be in the lake exactly. */
@@ -162,24 +213,51 @@ describe('faults', () => {
     }
   });
 
-  it('kill -9 at random points, then a rerun: exact lake, no stray files', async () => {
+  it('kill -9 at different points, then a rerun: what is visible is always consistent, the rerun exact', async () => {
     const fake = await serve({ latencyMs: 20 });
     const out = tempDir();
-    const args = ['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out, '--threads', '4'];
-    for (const delay of [700, 1_300, 2_000]) {
-      const { child, done } = startCli(args, fakeEnv(fake));
-      await new Promise((r) => setTimeout(r, delay));
-      child.kill('SIGKILL');
-      expect((await done).signal).toBe('SIGKILL');
-      // Whatever is visible is readable and never duplicated.
-      const partial = await readLake(out, 'equities_1min').catch(() => new Map());
-      for (const [, bars] of partial) expect(new Set(bars.map((b: number[]) => b[0])).size).toBe(bars.length);
-    }
-    const r = await runCli(args, fakeEnv(fake));
+    const dataset = 'equities_1min';
+    const args = ['symbols', ...SYMBOLS, '--timeframe', '1Min', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out];
+    const lakeIsConsistent = () => expectConsistentPartialLake(fake, out, dataset, '1Min', '2024-01-02', '2024-04-30');
+    // The plan: 2 units of 2 symbols, 14 pages each. Every kill point holds the pages after some
+    // count, so however slow the machine the run cannot finish before it is killed.
+    const killAfter = async (holdAfter: number, threads: number, ready: (cli: StartedCli, held: Promise<void>) => Promise<unknown>): Promise<CliResult> => {
+      const held = fake.holdBarsAfter(holdAfter);
+      const cli = startCli([...args, '--threads', String(threads)], fakeEnv(fake));
+      await ready(cli, held);
+      cli.child.kill('SIGKILL');
+      const result = await cli.done;
+      fake.dropHeld();
+      expect(result.signal).toBe('SIGKILL');
+      return result;
+    };
+
+    // 1. Stuck on its first page: nothing may be visible.
+    await killAfter(0, 4, (_cli, held) => held);
+    expect(listFiles(path.join(out, dataset))).toEqual([]);
+    expect(await lakeIsConsistent()).toBe(0);
+
+    // 2. Right after a unit reported its commit, its ledger save perhaps under way: the unit is kept.
+    // One fetch slot: the first unit has its 14 pages while the second waits for its first.
+    const committed = await killAfter(14, 1, (cli) => cli.stdoutMatches(/ ok: /));
+    expect(await expectCommittedUnits(fake, out, dataset, '1Min', committed.stdout)).toBe(1);
+    await lakeIsConsistent();
+
+    // 3. At a fixed time, wherever the run is by then (at most 6 more pages: no unit completes).
+    await killAfter(6, 4, () => new Promise((r) => setTimeout(r, 1_500)));
+    await lakeIsConsistent();
+
+    // 4. Just after a partition was published mid-unit (a unit merges its completed months every
+    // 5 pages, and 10 pages give some unit 5), while the other unit may be merging.
+    const before = partitionVersions(out, dataset);
+    await killAfter(10, 4, (cli) => until(() => [...partitionVersions(out, dataset)].some((v) => !before.has(v)), cli.done, 'a partition was published'));
+    expect(await lakeIsConsistent()).toBeGreaterThan(0);
+
+    const r = await runCli([...args, '--threads', '4'], fakeEnv(fake));
     expect(r.code).toBe(0);
-    await expectExact(fake, out, 'equities_1min', '1Min', SYMBOLS, '2024-01-02', '2024-04-30');
-    expectNoStrayFiles(out, 'equities_1min');
-  });
+    await expectExact(fake, out, dataset, '1Min', SYMBOLS, '2024-01-02', '2024-04-30');
+    expectNoStrayFiles(out, dataset);
+  }, MULTI_RUN_TIMEOUT);
 
   it('SIGTERM mid-run: committed data kept, exit 143, and a rerun completes it', async () => {
     const fake = await serve({ latencyMs: 40 });
