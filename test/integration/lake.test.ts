@@ -1,5 +1,7 @@
 /** The lake knows what it holds: ledger, incremental runs, gap filling, status, verify, query. */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTimeframe } from '../../src/plan/timeframe.js';
@@ -179,20 +181,31 @@ describe('status, verify and query', () => {
 describe('optional provider metadata', () => {
   it('a trading host without calendar or assets costs a warning and a rule calendar, not the run', async () => {
     const broken = await new FakeAlpaca().start();
+    // A trading host that drops every connection, counting what it is asked.
+    const asked: string[] = [];
+    const dead = http.createServer((req) => {
+      asked.push(req.url ?? '');
+      req.socket.destroy();
+    });
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
     try {
       const out = tempDir();
-      // The trading API points at a port where nothing listens: connection refused, two attempts each.
-      const started = Date.now();
       const r = await runCli(['symbols', 'AAPL', 'ZZZZ', '--start', '2024-01-02', '--end', '2024-01-31', '--out', out, '--retry-delay', '50'], {
         ...fakeEnv(broken),
-        APCA_API_BASE_URL: 'http://127.0.0.1:9',
+        APCA_API_BASE_URL: `http://127.0.0.1:${(dead.address() as AddressInfo).port}`,
       });
       expect(r.code).toBe(0);
-      expect(Date.now() - started).toBeLessThan(10_000);
+      // The optional requests give up quickly: two attempts each (counted, not timed).
+      expect(asked.some((u) => u.startsWith('/v2/calendar')) && asked.some((u) => u.startsWith('/v2/assets'))).toBe(true);
+      const attempts = new Map<string, number>();
+      for (const u of asked) attempts.set(u, (attempts.get(u) ?? 0) + 1);
+      expect([...attempts.values()].every((n) => n <= 2), JSON.stringify([...attempts])).toBe(true);
       expect(r.stderr).toMatch(/could not load the Alpaca calendar.*continuing without it/);
       expect(r.stdout).toMatch(/ZZZZ: no data/);
       expect((await readLake(out, 'equities_1day')).get('AAPL')).toEqual(broken.expectedBars('AAPL', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-01-31')));
     } finally {
+      dead.closeAllConnections();
+      await new Promise<void>((resolve) => dead.close(() => resolve()));
       await broken.stop();
     }
   });
