@@ -67,6 +67,7 @@ describe('bad input', () => {
     expect(JSON.parse(r.stdout).symbols.map((s: { symbol: string }) => s.symbol)).toEqual(['AAPL', 'BRK.B']);
     const file2 = write('two.csv', 'Symbol,Alt\nXXXX,MSFT\n');
     const r2 = await runCli(['csv', file2, '--column', 'alt', '--start', '2024-01-02', '--end', '2024-01-05', '--out', out, '--json', '--index-name', 'alts'], fakeEnv(fake));
+    expect(r2.code).toBe(0);
     expect(JSON.parse(r2.stdout).symbols.map((s: { symbol: string }) => s.symbol)).toEqual(['MSFT']);
   });
 
@@ -107,7 +108,9 @@ describe('command line surface', () => {
     const help = await runCli(['--help'], {});
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*143/);
-    expect((await runCli(['csv', '--help'], {})).stdout).toMatch(/Exit codes:/);
+    const csvHelp = await runCli(['csv', '--help'], {});
+    expect(csvHelp.code).toBe(0);
+    expect(csvHelp.stdout).toMatch(/Exit codes:/);
     expect((await runCli([], {})).code).toBe(2);
     expect((await runCli(['frobnicate'], {})).code).toBe(2);
   });

@@ -31,7 +31,17 @@ export function fakeEnv(fake: FakeAlpaca, extra: Record<string, string> = {}): R
   };
 }
 
-export function startCli(args: string[], env: Record<string, string> = {}, cwd?: string): { child: ChildProcess; done: Promise<CliResult> } {
+export interface StartedCli {
+  child: ChildProcess;
+  done: Promise<CliResult>;
+  /**
+   * Resolves with the stdout so far once it matches `pattern`; rejects if the process ends first.
+   * For tests that must act on an observable state of the run, never after a fixed sleep.
+   */
+  stdoutMatches(pattern: RegExp): Promise<string>;
+}
+
+export function startCli(args: string[], env: Record<string, string> = {}, cwd?: string): StartedCli {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: cwd ?? tempDir('de-cwd-'),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -39,10 +49,28 @@ export function startCli(args: string[], env: Record<string, string> = {}, cwd?:
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  const watchers = new Set<() => void>();
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (const check of watchers) check();
+  });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done };
+  const stdoutMatches = (pattern: RegExp): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!pattern.test(stdout)) return;
+        watchers.delete(check);
+        resolve(stdout);
+      };
+      watchers.add(check);
+      check();
+      void done.then((r) => {
+        if (!watchers.delete(check)) return;
+        reject(new Error(`the CLI ended (code ${r.code}, signal ${r.signal}) before its stdout matched ${pattern}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`));
+      });
+    });
+  return { child, done, stdoutMatches };
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<CliResult> {

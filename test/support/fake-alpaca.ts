@@ -59,6 +59,7 @@ export interface FakeOptions {
 export interface LoggedRequest {
   path: string;
   query: Record<string, string>;
+  /** The HTTP status; 0 while unanswered, -1 reset, -2 truncated, -3 held and then cut off. */
   status: number;
   at: number;
 }
@@ -99,6 +100,10 @@ export class FakeAlpaca {
   private windowStart = 0;
   private windowCount = 0;
   private stormed = 0;
+  /** Bar requests still answered before holding starts; undefined: never hold. */
+  private answerBeforeHold: number | undefined;
+  private readonly held: (() => void)[] = [];
+  private readonly heldWaiters: (() => void)[] = [];
   private readonly pageCache = new Map<string, { status: number; body: unknown }>();
   private readonly seriesCache = new Map<string, (readonly [string, BarTuple[]])[]>();
   readonly keyId: string;
@@ -130,8 +135,25 @@ export class FakeAlpaca {
   }
 
   async stop(): Promise<void> {
+    this.dropHeld();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  /**
+   * Answer `count` more bar requests, then hold every further one unanswered, so a client is stuck
+   * mid-run at a known point (it cannot finish while it needs another page). Resolves once a
+   * request is held.
+   */
+  holdBarsAfter(count: number): Promise<void> {
+    this.answerBeforeHold = count;
+    return new Promise((resolve) => this.heldWaiters.push(resolve));
+  }
+
+  /** Stop holding; the held requests are cut off (their client is usually dead by now). */
+  dropHeld(): void {
+    this.answerBeforeHold = undefined;
+    for (const drop of this.held.splice(0)) drop();
   }
 
   /** Every bar the server holds for a symbol in [start, end] inclusive. */
@@ -174,6 +196,18 @@ export class FakeAlpaca {
       res.end(text);
     };
     if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+    if (url.pathname.includes('/bars') && this.answerBeforeHold !== undefined) {
+      if (this.answerBeforeHold > 0) this.answerBeforeHold -= 1;
+      else {
+        await new Promise<void>((resolve) => {
+          this.held.push(resolve);
+          for (const notify of this.heldWaiters.splice(0)) notify();
+        });
+        entry.status = -3;
+        req.socket.destroy();
+        return;
+      }
+    }
 
     if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey) {
       return send(403, { message: 'forbidden' });
@@ -190,15 +224,18 @@ export class FakeAlpaca {
       res.setHeader('X-RateLimit-Reset', String(Math.ceil((now + faults.storm.resetMs) / 1000)));
       return send(429, { message: 'too many requests.' });
     }
-    if (isBars && faults.resetRate && this.random() < faults.resetRate) {
+    // A bar request draws all its faults on arrival: how it fails depends on its arrival index alone,
+    // not on how responses interleave (a slow response used to draw its truncation seconds later).
+    const [reset, error, errorKind, slow, truncate] = isBars ? [this.random(), this.random(), this.random(), this.random(), this.random()] : [1, 1, 0, 1, 1];
+    if (isBars && faults.resetRate && reset < faults.resetRate) {
       entry.status = -1;
       req.socket.destroy();
       return;
     }
-    if (isBars && faults.serverErrorRate && this.random() < faults.serverErrorRate) {
-      return send([500, 502, 503][Math.floor(this.random() * 3)], { message: 'internal server error' });
+    if (isBars && faults.serverErrorRate && error < faults.serverErrorRate) {
+      return send([500, 502, 503][Math.floor(errorKind * 3)], { message: 'internal server error' });
     }
-    if (isBars && faults.slowRate && this.random() < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
+    if (isBars && faults.slowRate && slow < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
 
     let answer: { status: number; body: unknown };
     const cached = this.options.cachePages && isBars ? this.pageCache.get(url.search) : undefined;
@@ -215,7 +252,7 @@ export class FakeAlpaca {
       answer = { status: 200, body: Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)) };
       this.pageCache.set(url.search, answer);
     }
-    if (isBars && answer.status === 200 && faults.truncateRate && this.random() < faults.truncateRate) {
+    if (isBars && answer.status === 200 && faults.truncateRate && truncate < faults.truncateRate) {
       const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
       entry.status = -2;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });

@@ -15,6 +15,43 @@ function fakeClock(): Clock & { t: number } {
   return c;
 }
 
+/**
+ * Virtual time for many concurrent sleepers: `run()` fires the timers in time order, letting every
+ * promise chain settle before the next, until no timer is left.
+ */
+class VirtualClock implements Clock {
+  t = 0;
+  private timers: { at: number; seq: number; fire: () => void }[] = [];
+  private seq = 0;
+  now = (): number => this.t;
+  sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      this.timers.push({ at: this.t + Math.max(0, ms), seq: this.seq++, fire: resolve });
+    });
+  async run(): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (this.timers.length === 0) return;
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers.shift()!;
+      this.t = Math.max(this.t, next.at);
+      next.fire();
+    }
+  }
+}
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 describe('retry policy', () => {
   it('backs off exponentially with bounded jitter', () => {
     const p = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 1000, maxDelayMs: 8000 };
@@ -42,6 +79,50 @@ describe('rate budget', () => {
     for (let i = 0; i + 120 < starts.length; i++) expect(starts[i + 120] - starts[i]).toBeGreaterThanOrEqual(60_000);
     const minutes = (starts[starts.length - 1] - starts[0]) / 60_000;
     expect(599 / minutes / 120).toBeGreaterThan(0.95);
+  });
+  it('never lets a sliding 60 s window exceed the limit in force: 16 concurrent callers, random latencies, a lower advertised limit (virtual time)', async () => {
+    const clock = new VirtualClock();
+    const random = seeded(20_240_102);
+    const CONFIGURED = 600;
+    const ADVERTISED = 200;
+    const LOWER_FROM = 150_000;
+    const END = 480_000;
+    const budget = new RateBudget(CONFIGURED, clock);
+    let loweredAt = Infinity;
+    const starts: number[] = [];
+    const caller = async (): Promise<void> => {
+      while (clock.now() < END) {
+        await budget.acquire();
+        starts.push(clock.now());
+        // The response takes 5 ms to 3 s, mostly short.
+        await clock.sleep(5 + random() ** 3 * 3_000);
+        // The provider advertises more than configured (ignored), then from LOWER_FROM less; now and
+        // then its window is exhausted until a reset a few seconds ahead.
+        const advertised = clock.now() < LOWER_FROM ? 1_000 : ADVERTISED;
+        if (advertised < budget.currentLimit) loweredAt = Math.min(loweredAt, clock.now());
+        const exhausted = random() < 0.01;
+        budget.observe({ limit: advertised, remaining: exhausted ? 0 : 50, resetEpochSeconds: (clock.now() + random() * 5_000) / 1000 });
+        // Now and then a caller is busy elsewhere (a commit) before its next request.
+        if (random() < 0.05) await clock.sleep(random() * 20_000);
+      }
+    };
+    const callers = Promise.all(Array.from({ length: 16 }, caller));
+    await clock.run();
+    await callers;
+
+    expect(loweredAt).toBeGreaterThanOrEqual(LOWER_FROM);
+    expect(budget.currentLimit).toBe(ADVERTISED);
+    // The window (t - 60 s, t] ending at each start holds at most the limit in force at t.
+    let worst = { excess: -Infinity, at: 0 };
+    for (let i = 0, first = 0; i < starts.length; i++) {
+      while (starts[first] <= starts[i] - 60_000) first++;
+      const excess = i - first + 1 - (starts[i] < loweredAt ? CONFIGURED : ADVERTISED);
+      if (excess > worst.excess) worst = { excess, at: starts[i] };
+    }
+    expect(worst.excess, `a window ending at ${worst.at} ms`).toBeLessThanOrEqual(0);
+    // The callers kept the budget busy at both limits, so the bound was tested where it binds.
+    expect(starts.filter((t) => t < loweredAt).length).toBeGreaterThan(CONFIGURED);
+    expect(starts.filter((t) => t >= loweredAt).length).toBeGreaterThan(4 * ADVERTISED);
   });
   it('adopts a lower advertised limit and pauses on an exhausted budget', async () => {
     const clock = fakeClock();
