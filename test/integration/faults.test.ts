@@ -185,7 +185,7 @@ describe('faults', () => {
     const r = await runCli(['symbols', ...symbols, '--timeframe', '1Min', '--start', '2022-01-03', '--end', '2024-03-28', '--out', out, '--threads', '2', '--circuit-breaker', '5', '--json', ...FAST_RETRY], fakeEnv(fake));
     expect(r.code).toBe(1);
     const summary = JSON.parse(r.stdout);
-    expect(summary.aborted.kind).toBe('circuit');
+    expect(summary.stopped.kind).toBe('circuit');
     expect(summary.notAttempted).toBeGreaterThan(0);
     expect(fake.barRequests.length).toBeLessThanOrEqual(8);
   });
@@ -275,6 +275,14 @@ describe('faults', () => {
     fake.dropHeld();
     expect(r.code).toBe(143);
     expect(r.stdout).toMatch(/summary/);
+    expect(r.stdout).toMatch(/\n\s+exit 143\n?$/);
+    // The summary and the ledger count exactly what is on disk, partial units included.
+    const stored = [...(await readLake(out, 'equities_1min')).values()].reduce((n, bars) => n + bars.length, 0);
+    const counted = /([\d,]+) bars, ([\d,]+) partitions written/.exec(r.stdout)!;
+    expect(Number(counted[1].replace(/,/g, ''))).toBe(stored);
+    expect(Number(counted[2].replace(/,/g, ''))).toBe(listFiles(path.join(out, 'equities_1min')).length);
+    const ledger = fs.readFileSync(path.join(out, 'metadata/ledger/equities_1min.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rows_written: number });
+    expect(ledger.reduce((n, e) => n + e.rows_written, 0)).toBe(stored);
     expectNoStrayFiles(out, 'equities_1min');
     expect(await expectCommittedUnits(fake, out, 'equities_1min', '1Min', r.stdout)).toBe(1);
     const r2 = await runCli(args, fakeEnv(fake));
@@ -288,7 +296,7 @@ describe('faults', () => {
     const out = tempDir();
     const args = ['symbols', 'AAPL', 'MSFT', '--start', '2024-01-02', '--end', '2024-02-29', '--out', out, '--threads', '1'];
     expect((await runCli(args, fakeEnv(fake))).code).toBe(0);
-    const victim = path.join(out, 'equities_1day/symbol=AAPL/year=2024/month=01/data.parquet');
+    const victim = path.join(out, 'equities_1day/symbol=AAPL/year=2024/data.parquet');
     fs.writeFileSync(victim, 'not parquet at all');
     const r = await runCli([...args.slice(0, 1), 'AAPL', '--start', '2024-01-02', '--end', '2024-02-29', '--out', out, '--refetch'], fakeEnv(fake));
     expect(r.code).toBe(1);

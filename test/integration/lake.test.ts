@@ -92,7 +92,8 @@ describe('incremental runs and the ledger', () => {
     expect((await readLake(out, 'equities_1day')).get('OLDCO')).toEqual(fake.expectedBars('OLDCO', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-03-28')));
     expect(fs.readFileSync(path.join(out, 'metadata/indices/idx.csv'), 'utf8')).toMatch(/OLDCO,\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2},true,true/);
     expect(fs.readFileSync(path.join(out, 'metadata/ledger/equities_1day.jsonl'), 'utf8')).toMatch(/"symbol":"OLDCO".*"inactive":true/);
-    expect(fs.existsSync(path.join(out, 'metadata/calendar.json'))).toBe(true);
+    expect(fs.existsSync(path.join(out, 'metadata/cache/alpaca/calendar.json'))).toBe(true);
+    expect(fs.existsSync(path.join(out, 'metadata/cache/alpaca/listings.json'))).toBe(true);
     const trading = fake.log.length;
     expect((await runCli(['symbols', 'AAPL', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out], env())).code).toBe(0);
     expect(fake.log.slice(trading).filter((l) => !l.path.includes('/bars'))).toEqual([]); // cached
@@ -103,7 +104,8 @@ describe('status, verify and query', () => {
   let out: string;
   beforeAll(async () => {
     out = tempDir();
-    expect((await runCli(['symbols', 'AAPL', 'MSFT', 'TSLA', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out], env())).code).toBe(0);
+    // Monthly files, so the tests below can plant defects in single months.
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', 'TSLA', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out, '--partition', 'month'], env())).code).toBe(0);
   });
 
   it('status reports what the dataset holds, even while an ingest holds the lock', async () => {
@@ -118,7 +120,7 @@ describe('status, verify and query', () => {
       expect(d.size_bytes).toBeGreaterThan(0);
       const one = await runCli(['status', '--out', out, '--symbol', 'aapl'], {});
       expect(one.code).toBe(0);
-      expect(one.stdout).toMatch(/AAPL: 83 bars/);
+      expect(one.stdout).toMatch(/\n\s+AAPL\s+2024-01-02T05:00:00Z\s+2024-04-30T04:00:00Z\s+83\s+4\s+ok\n/);
     } finally {
       await lock.release();
     }
@@ -140,7 +142,7 @@ describe('status, verify and query', () => {
 
   it('verify passes on a clean lake and names each planted defect', async () => {
     const lake = tempDir();
-    expect((await runCli(['symbols', 'AAPL', 'MSFT', 'TSLA', 'NVDA', '--start', '2024-01-02', '--end', '2024-04-30', '--out', lake], env())).code).toBe(0);
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', 'TSLA', 'NVDA', '--start', '2024-01-02', '--end', '2024-04-30', '--out', lake, '--partition', 'month'], env())).code).toBe(0);
     const clean = await runCli(['verify', '--out', lake], {});
     expect(clean.stdout).toMatch(/verify: clean/);
     expect(clean.code).toBe(0);
@@ -169,7 +171,7 @@ describe('status, verify and query', () => {
   it('verify reports covered sessions missing from the data', async () => {
     const lake = tempDir();
     expect((await runCli(['symbols', 'AAPL', '--start', '2024-01-02', '--end', '2024-03-28', '--out', lake], env())).code).toBe(0);
-    const file = path.join(lake, 'equities_1day/symbol=AAPL/year=2024/month=02/data.parquet');
+    const file = path.join(lake, 'equities_1day/symbol=AAPL/year=2024/data.parquet');
     await query(`COPY (SELECT * FROM read_parquet('${file}') WHERE "timestamp" <> TIMESTAMPTZ '2024-02-14 05:00:00+00' ORDER BY "timestamp") TO '${file}.new' (FORMAT parquet)`);
     fs.renameSync(`${file}.new`, file);
     const r = await runCli(['verify', '--out', lake], {});
@@ -200,7 +202,7 @@ describe('optional provider metadata', () => {
       const attempts = new Map<string, number>();
       for (const u of asked) attempts.set(u, (attempts.get(u) ?? 0) + 1);
       expect([...attempts.values()].every((n) => n <= 2), JSON.stringify([...attempts])).toBe(true);
-      expect(r.stderr).toMatch(/could not load the Alpaca calendar.*continuing without it/);
+      expect(r.stderr).toMatch(/could not load the alpaca calendar.*continuing without it/);
       expect(r.stdout).toMatch(/ZZZZ: no data/);
       expect((await readLake(out, 'equities_1day')).get('AAPL')).toEqual(broken.expectedBars('AAPL', parseTimeframe('1Day')!, ...range('2024-01-02', '2024-01-31')));
     } finally {
