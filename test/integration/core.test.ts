@@ -36,10 +36,10 @@ describe('ingest from Alpaca (fake server)', () => {
     expect(r.code).toBe(0);
     await expectLakeEquals(out, 'equities_1day', symbols, '1Day', '2023-01-03', '2024-03-28');
     const files = listFiles(path.join(out, 'equities_1day'));
-    expect(files.every((f) => f.endsWith('/data.parquet'))).toBe(true);
-    expect(files).toHaveLength(4 * 15);
+    // Daily bars: one file per symbol-year.
+    expect(files).toEqual(symbols.sort().flatMap((s) => [`symbol=${s}/year=2023/data.parquet`, `symbol=${s}/year=2024/data.parquet`]));
     const meta = JSON.parse(fs.readFileSync(path.join(out, 'metadata/datasets/equities_1day.json'), 'utf8'));
-    expect(meta).toMatchObject({ source: 'alpaca', feed: 'sip', adjustment: 'raw', timeframe: '1Day', synthetic: false });
+    expect(meta).toMatchObject({ kind: 'bars', source: 'alpaca', feed: 'sip', adjustment: 'raw', timeframe: '1Day', synthetic: false, partition: 'year' });
   });
 
   it('follows page tokens across symbols for minute bars and stores UTC instants sorted', async () => {
