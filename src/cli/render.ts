@@ -34,7 +34,7 @@ export function describeUnit(unit: WorkUnit): string {
 export function describePlan(plan: PlanReport): string[] {
   const lines = [
     `plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`,
-    `  ${num(plan.units)} units of work, ≤ ${num(plan.estimatedRequests)} requests, ≤ ${num(plan.estimatedBars)} bars`,
+    `  ${num(plan.units)} units of work, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`,
   ];
   if (plan.rateLimitPerMinute !== undefined) {
     lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min the requests take at most ${formatDuration(plan.estimatedRequestTimeMs)}`);
@@ -164,7 +164,7 @@ export class Renderer {
     this.lastProgressLine = now;
     const { fraction, remainingMs } = estimateProgress(p);
     this.log(
-      `${this.stamp()}progress ${(fraction * 100).toFixed(1)}% (${num(p.symbolsDone)}/${num(p.symbolsTotal)} symbols, ${num(p.requests)}/≤${num(p.estimatedRequests)} requests), ${num(p.rowsCommitted)} bars written, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(remainingMs)}`,
+      `${this.stamp()}progress ${(fraction * 100).toFixed(1)}% (${num(p.symbolsDone)}/${num(p.symbolsTotal)} symbols${p.estimatedRequests > 0 ? `, ${num(p.requests)}/≤${num(p.estimatedRequests)} requests` : ''}), ${num(p.rowsCommitted)} bars written, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(remainingMs)}`,
     );
   }
 

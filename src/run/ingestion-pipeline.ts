@@ -168,7 +168,9 @@ export class IngestionPipeline {
   /** Convert a dataset's files to one per symbol-month or symbol-year, crash-safely, under the run lock. */
   repartition(dataset: string, partition: 'month' | 'year'): Promise<RepartitionResult> {
     if (!isValidDatasetName(dataset)) throw new UsageError(`invalid dataset name ${JSON.stringify(dataset)}; use lower-case letters, digits, "_" and "-"`);
-    return repartitionDataset(this.storageDir, dataset, checkPartition(partition) ?? partition);
+    const scheme = checkPartition(partition);
+    if (scheme === undefined) throw new UsageError('repartition needs a partition layout: month or year');
+    return repartitionDataset(this.storageDir, dataset, scheme);
   }
 
   private async run(entries: readonly SymbolEntry[], origin: string, options: IngestOptions, listIndexName: string | undefined): Promise<IngestResult> {

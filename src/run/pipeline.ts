@@ -89,8 +89,10 @@ export function defaultPartition(timeframe: Timeframe): PartitionScheme {
   return isIntraday(timeframe) ? 'month' : 'year';
 }
 
+/** The requests per minute the run is held to; undefined for a source that makes no requests. */
 function rateLimitOf(options: IngestRunOptions): number | undefined {
-  return options.rateLimitPerMinute ?? options.source.capabilities.defaultRateLimitPerMinute;
+  const sourceDefault = options.source.capabilities.defaultRateLimitPerMinute;
+  return sourceDefault === undefined ? undefined : (options.rateLimitPerMinute ?? sourceDefault);
 }
 
 interface PlannedRun {
@@ -122,8 +124,9 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
     pageRows: capabilities.pageRows,
     maxSymbolsPerRequest: capabilities.maxSymbolsPerRequest,
   });
-  const estimatedRequests = work.units.reduce((n, u) => n + estimateRequests(u, capabilities.pageRows), 0);
   const rateLimit = rateLimitOf(options);
+  // A source that makes no requests (generated data) costs none.
+  const estimatedRequests = rateLimit === undefined ? 0 : work.units.reduce((n, u) => n + estimateRequests(u, capabilities.pageRows), 0);
   const report: PlanReport = {
     dataset: options.dataset,
     source: options.source.name,

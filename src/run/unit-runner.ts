@@ -15,7 +15,6 @@ import type { CommittedPartition } from '../lake/unit-write.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from '../net/errors.js';
 import type { WorkUnit } from '../plan/planner.js';
-import { CannotProceedError } from '../shared/errors.js';
 import { partitionBounds } from '../shared/lake-paths.js';
 import type { Timeframe } from '../shared/timeframe.js';
 import { CredentialsError, InvalidSymbolError, PageFormatError, PlanRestrictionError } from '../sources/errors.js';
@@ -220,7 +219,6 @@ export class UnitRunner {
     let reason = error instanceof Error ? error.message : String(error);
     if (error instanceof CredentialsError) this.stop({ kind: 'credentials', message: error.message });
     else if (error instanceof PlanRestrictionError) this.stop({ kind: 'plan', message: error.message, hint: error.hint });
-    else if (error instanceof CannotProceedError) this.stop({ kind: 'credentials', message: error.message, hint: error.hint });
     else if (error instanceof CircuitOpenError) this.stop({ kind: 'circuit', message: `${error.message}; stopped starting new work` });
     else if (error instanceof CancelledError || (this.internal.signal.aborted && !this.stoppedBy)) reason = 'cancelled before it finished';
     this.unitsDone += 1;

@@ -62,8 +62,12 @@ describe('library: synthetic source, offline', () => {
     const pipeline = new IngestionPipeline({ source: 'synthetic', storageDir });
     const plan = await pipeline.plan(['AAPL', 'MSFT', 'NVDA'], { start: '2024-01-02', end: '2024-03-28', timeframe: '1Min' });
     expect(plan.units).toBeGreaterThan(0);
-    expect(plan.estimatedRequests).toBeGreaterThanOrEqual(Math.ceil(plan.estimatedBars / 10_000));
-    expect(plan.upToDate).toEqual([]);
+    expect(plan).toMatchObject({ estimatedRequests: 0, estimatedRequestTimeMs: 0, rateLimitPerMinute: undefined, upToDate: [] });
+    // A source that makes requests: pages of 10,000 bars at its free plan's rate (no keys needed to plan).
+    const alpaca = await new IngestionPipeline({ storageDir, env: {} }).plan(['AAPL', 'MSFT', 'NVDA'], { start: '2024-01-02', end: '2024-03-28', timeframe: '1Min' });
+    expect(alpaca.estimatedRequests).toBeGreaterThanOrEqual(Math.ceil(alpaca.estimatedBars / 10_000));
+    expect(alpaca.rateLimitPerMinute).toBe(200);
+    expect(alpaca.estimatedRequestTimeMs).toBe(Math.round((alpaca.estimatedRequests / 200) * 60_000));
     expect(fs.existsSync(storageDir)).toBe(false);
   });
 });
