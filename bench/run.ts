@@ -287,13 +287,26 @@ async function main(): Promise<void> {
     await run();
   }
   const machine = { platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-  const report = { date: new Date().toISOString(), machine, runs_per_scenario: RUNS, duration_s: (Date.now() - started) / 1000, results, verdicts, table };
-  // A single scenario only prints; bench/results.json always holds a complete run.
-  if (!only) fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const date = new Date().toISOString();
+  const file = path.join(ROOT, 'bench', 'results.json');
+  if (!only) {
+    const report = { date, machine, runs_per_scenario: RUNS, duration_s: (Date.now() - started) / 1000, results, verdicts, table, rerun_scenarios: {} };
+    fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  } else if (fs.existsSync(file)) {
+    // A single scenario replaces its own rows in the last full report, dated, and leaves the rest.
+    type Report = { results: Record<string, unknown>; verdicts: typeof verdicts; table: typeof table; rerun_scenarios?: Record<string, string> };
+    const report = JSON.parse(fs.readFileSync(file, 'utf8')) as Report;
+    const scenariosRun = new Set(table.map((r) => r[0]));
+    report.results = { ...report.results, ...results };
+    report.verdicts = [...report.verdicts.filter((v) => !scenariosRun.has(v.scenario)), ...verdicts];
+    report.table = [...report.table.filter((r) => !scenariosRun.has(r[0])), ...table];
+    report.rerun_scenarios = { ...report.rerun_scenarios, ...Object.fromEntries([...scenariosRun].map((sc) => [sc, date])) };
+    fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  }
   const header = ['scenario', 'figure', 'value', 'target', 'verdict'];
   const widths = header.map((h, i) => Math.max(...table.map((r) => r[i].length), h.length));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  console.log(`machine: ${machine.cpus} × ${machine.cpu_model}, ${machine.memory_gb} GB, Node ${machine.node}; ${report.date}`);
+  console.log(`machine: ${machine.cpus} × ${machine.cpu_model}, ${machine.memory_gb} GB, Node ${machine.node}; ${date}`);
   console.log(line(header));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of table) console.log(line(r));

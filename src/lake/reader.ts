@@ -6,9 +6,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBDateValue, type DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { listDatasets, type DatasetMeta } from './dataset-meta.js';
 import type { TradingCalendar } from '../shared/calendar.js';
+import { dateToDayNumber } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 import { connectUtc, openDuckDB } from './duck.js';
 import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
@@ -86,12 +87,24 @@ const SESSIONS_FROM = '2000-01-01';
  */
 async function createSessionsTable(connection: DuckDBConnection, calendar: TradingCalendar): Promise<void> {
   const to = `${new Date().getUTCFullYear() + 1}-12-31`;
-  const ts = (ms: number): string => `to_timestamp(${ms / 1000})`;
-  const rows = calendar.sessions(SESSIONS_FROM, to).map((s) => `(DATE '${s.date}', ${ts(s.open)}, ${ts(s.close)}, ${ts(s.extendedOpen)}, ${ts(s.extendedClose)})`);
-  await connection.run('CREATE TEMP TABLE sessions ("date" DATE, "open" TIMESTAMPTZ, "close" TIMESTAMPTZ, extended_open TIMESTAMPTZ, extended_close TIMESTAMPTZ)');
-  for (let i = 0; i < rows.length; i += 2000) await connection.run(`INSERT INTO sessions VALUES ${rows.slice(i, i + 2000).join(', ')}`);
-  await connection.run(`ALTER TABLE sessions ADD COLUMN early_close BOOLEAN; UPDATE sessions SET early_close = (("close" - "open") < INTERVAL 6 HOURS)`);
+  await connection.run('CREATE TEMP TABLE sessions ("date" DATE, "open" TIMESTAMPTZ, "close" TIMESTAMPTZ, extended_open TIMESTAMPTZ, extended_close TIMESTAMPTZ, early_close BOOLEAN)');
+  // The appender, not SQL text: parsing thousands of VALUES rows cost half a second per command.
+  const appender = await connection.createAppender('sessions', 'main', 'temp');
+  const instant = (ms: number): DuckDBTimestampTZValue => new DuckDBTimestampTZValue(BigInt(ms) * 1000n);
+  for (const s of calendar.sessions(SESSIONS_FROM, to)) {
+    appender.appendDate(new DuckDBDateValue(dateToDayNumber(s.date)));
+    appender.appendTimestampTZ(instant(s.open));
+    appender.appendTimestampTZ(instant(s.close));
+    appender.appendTimestampTZ(instant(s.extendedOpen));
+    appender.appendTimestampTZ(instant(s.extendedClose));
+    appender.appendBoolean(s.close - s.open < EARLY_CLOSE_BELOW_MS);
+    appender.endRow();
+  }
+  appender.closeSync();
 }
+
+/** A regular session shorter than 6 hours (13:00 closes) is an early close. */
+const EARLY_CLOSE_BELOW_MS = 6 * 3_600_000;
 
 /** The view of one dataset; intraday bars also get the `session` they fall in: pre, regular or post. */
 function datasetViewSql(storage: string, meta: DatasetMeta): string {
@@ -103,19 +116,15 @@ function datasetViewSql(storage: string, meta: DatasetMeta): string {
 }
 
 /**
- * Open DuckDB with a view per dataset that has data (named after the dataset) and the `sessions`
- * table of the given calendar.
+ * Open DuckDB on the lake. With a calendar, also a view per dataset that has data (named after the
+ * dataset) and the `sessions` table; binding a view globs all its files, so callers that name
+ * files themselves (status, verify) leave it out.
  */
-export async function openLake(storage: string, calendar: TradingCalendar): Promise<LakeSession> {
+export async function openLake(storage: string, viewsWith?: TradingCalendar): Promise<LakeSession> {
   const duck = await openDuckDB();
   const connection = await connectUtc(duck);
   const datasets = await listDatasets(storage);
-  await createSessionsTable(connection, calendar);
-  for (const d of datasets) {
-    const root = datasetDir(storage, d.dataset);
-    if (!(await hasPartitionFile(root, root))) continue;
-    await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${datasetViewSql(storage, d)}`);
-  }
+  if (viewsWith) await createViews(connection, storage, datasets, viewsWith);
   return {
     duck,
     connection,
@@ -125,4 +134,13 @@ export async function openLake(storage: string, calendar: TradingCalendar): Prom
       duck.closeSync();
     },
   };
+}
+
+async function createViews(connection: DuckDBConnection, storage: string, datasets: readonly DatasetMeta[], calendar: TradingCalendar): Promise<void> {
+  await createSessionsTable(connection, calendar);
+  for (const d of datasets) {
+    const root = datasetDir(storage, d.dataset);
+    if (!(await hasPartitionFile(root, root))) continue;
+    await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${datasetViewSql(storage, d)}`);
+  }
 }

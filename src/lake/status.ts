@@ -2,13 +2,14 @@
  * What a dataset holds, answered from the ledger and the Parquet footers (row counts and the time
  * column's min/max statistics): no data page is read, so it stays fast at any size.
  */
+import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { TradingCalendar } from '../shared/calendar.js';
 import { normalize, subtract } from '../shared/intervals.js';
-import { datasetDir } from '../shared/lake-paths.js';
+import { datasetDir, partitionGlob } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import type { DatasetMeta } from './dataset-meta.js';
-import { sqlString } from './duck.js';
+import { duckMessage, sqlString } from './duck.js';
 import { Ledger } from './ledger.js';
 import { isPartitionFile, listDatasetFiles } from './reader.js';
 import { SCHEMAS } from './schema.js';
@@ -53,16 +54,28 @@ export interface DatasetStatus {
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoSeconds = (text: string | null): string | null => (text === null ? null : `${text.slice(0, 19)}Z`);
 
+/** Rows per symbol from the row-group metadata: DuckDB answers count(*) from it, without reading data. */
+async function rowsPerSymbol(connection: DuckDBConnection, storage: string, meta: DatasetMeta, symbolFilter: string | undefined): Promise<Map<string, number>> {
+  const glob = path.join(datasetDir(storage, meta.dataset), partitionGlob(meta.partition, symbolFilter));
+  try {
+    const counts = await connection.runAndReadAll(`SELECT symbol, count(*)::BIGINT FROM read_parquet(${sqlString(glob)}, hive_partitioning = true, hive_types = {'symbol': VARCHAR}) GROUP BY symbol`);
+    return new Map((counts.getRows() as [string, bigint][]).map(([symbol, rows]) => [symbol, Number(rows)]));
+  } catch (error) {
+    if (/no files found/i.test(duckMessage(error))) return new Map();
+    throw error;
+  }
+}
+
 export async function datasetStatus(connection: DuckDBConnection, storage: string, meta: DatasetMeta, calendar: TradingCalendar, symbolFilter?: string): Promise<DatasetStatus> {
-  const files = (await listDatasetFiles(storage, meta.dataset)).filter(isPartitionFile).filter((f) => !symbolFilter || f.key!.symbol === symbolFilter);
+  // DuckDB counts while Node lists the files (sizes, partitions): both wait on the file system.
+  const [listed, rowsBySymbol] = await Promise.all([listDatasetFiles(storage, meta.dataset), rowsPerSymbol(connection, storage, meta, symbolFilter)]);
+  const files = listed.filter(isPartitionFile).filter((f) => (!symbolFilter || f.key!.symbol === symbolFilter) && (f.key!.month === undefined) === (meta.partition === 'year'));
   const ledger = await Ledger.load(storage, meta.dataset);
-  // Row counts from every file's footer; the time range from the statistics of each symbol's first
-  // and last file only (files sort by period, rows within a file by time).
-  const footers = new Map<string, { rows: number; first: string | null; last: string | null }>();
+  // The time range from the statistics of each symbol's first and last file only (files sort by
+  // period, rows within a file by time).
+  const footers = new Map<string, { first: string | null; last: string | null }>();
   const list = (paths: readonly string[]): string => `[${paths.map(sqlString).join(', ')}]`;
   if (files.length > 0) {
-    const counts = await connection.runAndReadAll(`SELECT file_name, num_rows::BIGINT FROM parquet_file_metadata(${list(files.map((f) => f.absolute))})`);
-    for (const [file, rows] of counts.getRows() as [string, bigint][]) footers.set(file, { rows: Number(rows), first: null, last: null });
     const ends = new Set<string>();
     files.forEach((f, i) => {
       if (i === 0 || files[i - 1].key!.symbol !== f.key!.symbol) ends.add(f.absolute);
@@ -74,15 +87,13 @@ export async function datasetStatus(connection: DuckDBConnection, storage: strin
        FROM parquet_metadata(${list([...ends])}) WHERE path_in_schema = ${sqlString(time)} GROUP BY file_name`,
     );
     for (const [file, first, last] of stats.getRows() as [string, string | null, string | null][]) {
-      const footer = footers.get(file);
-      if (footer) Object.assign(footer, { first, last });
+      footers.set(file, { first, last });
     }
   }
   const bySymbol = new Map<string, { rows: number; first: string | null; last: string | null; partitions: number; size: number }>();
   for (const f of files) {
-    const footer = footers.get(f.absolute) ?? { rows: 0, first: null, last: null };
-    const s = bySymbol.get(f.key!.symbol) ?? { rows: 0, first: null, last: null, partitions: 0, size: 0 };
-    s.rows += footer.rows;
+    const footer = footers.get(f.absolute) ?? { first: null, last: null };
+    const s = bySymbol.get(f.key!.symbol) ?? { rows: rowsBySymbol.get(f.key!.symbol) ?? 0, first: null, last: null, partitions: 0, size: 0 };
     if (footer.first !== null && (s.first === null || footer.first < s.first)) s.first = footer.first;
     if (footer.last !== null && (s.last === null || footer.last > s.last)) s.last = footer.last;
     s.partitions += 1;

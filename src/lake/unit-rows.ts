@@ -1,7 +1,7 @@
 /**
  * Streams buffered rows from JS memory into DuckDB queries through a table function:
- * `COPY (SELECT … FROM <fn>(handle)) TO …` reads a batch's typed-array columns (as the schema lays them out) chunk by chunk,
- * so rows are never inserted into a DuckDB table first. Measured here, that insert (the Appender's
+ * `COPY (SELECT … FROM <fn>(handle)) TO …` reads a batch's typed-array columns, as the schema lays
+ * them out, chunk by chunk, so rows are never inserted into a DuckDB table first. Measured here, that insert (the Appender's
  * flush) cost the main thread five times what filling the scan's chunks costs, and a third more CPU
  * in total. Callbacks run on the JS thread; each fills one chunk with memory copies.
  */

@@ -111,10 +111,6 @@ export class HttpClient {
     this.random = options.random ?? Math.random;
   }
 
-  get breaker(): CircuitBreaker {
-    return this.options.breaker;
-  }
-
   async get(url: string, opts: GetOptions = {}): Promise<HttpResponse> {
     const { policy, budget, breaker } = this.options;
     // Created only on failure: an Error captures a stack trace, which every request would pay for.

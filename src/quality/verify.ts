@@ -78,7 +78,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
     }
     if (readable.length === 0) continue;
     await connection.run(
-      `CREATE OR REPLACE TEMP TABLE verify_rows AS SELECT * FROM read_parquet(${list(readable)}, hive_partitioning = true, hive_types = ${hiveTypesSql(meta.partition)}, filename = true, file_row_number = true)`,
+      `CREATE OR REPLACE TEMP VIEW verify_rows AS SELECT * FROM read_parquet(${list(readable)}, hive_partitioning = true, hive_types = ${hiveTypesSql(meta.partition)}, filename = true, file_row_number = true)`,
     );
     try {
       rows += Number((await connection.runAndReadAll('SELECT count(*) FROM verify_rows')).getRows()[0][0]);
@@ -116,7 +116,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
         }
       }
     } finally {
-      await connection.run('DROP TABLE IF EXISTS verify_rows');
+      await connection.run('DROP VIEW IF EXISTS verify_rows');
     }
   }
 

@@ -37,9 +37,10 @@ export interface QueryResult {
   rows: unknown[][];
 }
 
-async function openStorage(storage: string, dataset: string | undefined): Promise<LakeSession> {
+/** The lake, with the query views when `views` (status and verify name their files themselves). */
+async function openStorage(storage: string, dataset: string | undefined, views: boolean): Promise<LakeSession> {
   if (!fs.existsSync(storage)) throw new UsageError(`storage directory ${storage} does not exist; point to the lake (--out DIR, or storageDir)`);
-  const lake = await openLake(storage, await lakeCalendar(storage));
+  const lake = await openLake(storage, views ? await lakeCalendar(storage) : undefined);
   if (dataset && !lake.datasets.some((d) => d.dataset === dataset)) {
     lake.close();
     throw new UsageError(`no dataset ${dataset} in ${storage}; datasets: ${lake.datasets.map((d) => d.dataset).join(', ') || 'none'}`);
@@ -69,7 +70,7 @@ async function lakeCalendar(storage: string): Promise<TradingCalendar> {
 }
 
 export async function lakeStatus(storage: string, options: InspectOptions = {}): Promise<StatusReport> {
-  const lake = await openStorage(storage, options.dataset);
+  const lake = await openStorage(storage, options.dataset, false);
   try {
     const symbol = symbolFilter(options.symbol);
     const datasets: DatasetStatus[] = [];
@@ -83,7 +84,7 @@ export async function lakeStatus(storage: string, options: InspectOptions = {}):
 }
 
 export async function verifyLake(storage: string, options: InspectOptions = {}): Promise<VerifyResult> {
-  const lake = await openStorage(storage, options.dataset);
+  const lake = await openStorage(storage, options.dataset, false);
   try {
     const symbol = symbolFilter(options.symbol);
     const datasets: VerifyReport[] = [];
@@ -101,7 +102,7 @@ const READ_ONLY_STATEMENTS = /^\s*(select|with|from|describe|show|summarize|expl
 /** One read-only statement over the lake's views (one per dataset, named after it), in UTC. */
 export async function queryLake(storage: string, sql: string): Promise<QueryResult> {
   if (!READ_ONLY_STATEMENTS.test(sql)) throw new UsageError('queries are read-only: use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN');
-  const lake = await openStorage(storage, undefined);
+  const lake = await openStorage(storage, undefined, true);
   try {
     let reader;
     try {

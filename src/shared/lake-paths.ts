@@ -58,6 +58,12 @@ export function partitionSubdir(key: PartitionKey): string {
   return path.join(...dirs);
 }
 
+/** A glob matching exactly a dataset's partition files of one layout (of one symbol, if given), below its directory. */
+export function partitionGlob(scheme: PartitionScheme, symbol?: string): string {
+  const dirs = [`symbol=${symbol === undefined ? '*' : assertLakeSymbol(symbol)}`, 'year=*', ...(scheme === 'month' ? ['month=*'] : [])];
+  return path.join(...dirs, PARTITION_FILE);
+}
+
 export function partitionDir(storage: string, dataset: string, key: PartitionKey): string {
   return path.join(datasetDir(storage, dataset), partitionSubdir(key));
 }

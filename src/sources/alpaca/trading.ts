@@ -4,7 +4,7 @@
  * HTTP client so they share the rate budget, retries and error classification. The run caches what
  * they return.
  */
-import { trading } from '@alpacahq/alpaca-trade-api';
+import type { trading } from '@alpacahq/alpaca-trade-api';
 import type { HttpClient } from '../../net/http.js';
 import { makeSession, parseClock, type Session } from '../../shared/calendar.js';
 import type { ListingStatus } from '../types.js';
@@ -33,8 +33,13 @@ function unwrap(error: unknown): unknown {
   return error;
 }
 
-function configuration(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, signal: AbortSignal): trading.Configuration {
-  return new trading.Configuration({
+/** The SDK, loaded when first needed: it costs ~150 ms of start-up that status, query and offline runs never use. */
+async function sdk(): Promise<typeof trading> {
+  return (await import('@alpacahq/alpaca-trade-api')).trading;
+}
+
+function configuration(api: typeof trading, http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, signal: AbortSignal): trading.Configuration {
+  return new api.Configuration({
     basePath: tradingUrl.replace(/\/+$/, ''),
     keyId: credentials.keyId,
     secret: credentials.secretKey,
@@ -43,7 +48,8 @@ function configuration(http: HttpClient, tradingUrl: string, credentials: Alpaca
 }
 
 export async function loadAlpacaCalendar(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, signal: AbortSignal): Promise<Session[]> {
-  const api = new trading.CalendarApi(configuration(http, tradingUrl, credentials, signal));
+  const sdkTrading = await sdk();
+  const api = new sdkTrading.CalendarApi(configuration(sdkTrading, http, tradingUrl, credentials, signal));
   let days: trading.LegacyCalendarDay[];
   try {
     days = await api.legacyCalendar({ start: new Date(CALENDAR_FIRST_DAY), end: new Date(Date.now() + CALENDAR_DAYS_AHEAD * 86_400_000) });
@@ -54,7 +60,8 @@ export async function loadAlpacaCalendar(http: HttpClient, tradingUrl: string, c
 }
 
 export async function loadAlpacaAssets(http: HttpClient, tradingUrl: string, credentials: AlpacaCredentials, signal: AbortSignal): Promise<Map<string, ListingStatus>> {
-  const api = new trading.AssetsApi(configuration(http, tradingUrl, credentials, signal));
+  const sdkTrading = await sdk();
+  const api = new sdkTrading.AssetsApi(configuration(sdkTrading, http, tradingUrl, credentials, signal));
   const assets = new Map<string, ListingStatus>();
   try {
     const statuses = ['inactive', 'active'] as const;
