@@ -8,10 +8,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBDateValue, type DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { listDatasets, type DatasetMeta } from './dataset-meta.js';
-import type { TradingCalendar } from '../shared/calendar.js';
-import { dateToDayNumber } from '../shared/time.js';
+import type { Session, TradingCalendar } from '../shared/calendar.js';
+import { dateToDayNumber, dayNumberToDate, type IsoDate, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 import { connectUtc, openDuckDB } from './duck.js';
+import { Ledger } from './ledger.js';
 import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
 import { sqlIdent, sqlString } from './duck.js';
 
@@ -106,13 +107,49 @@ async function createSessionsTable(connection: DuckDBConnection, calendar: Tradi
 /** A regular session shorter than 6 hours (13:00 closes) is an early close. */
 const EARLY_CLOSE_BELOW_MS = 6 * 3_600_000;
 
-/** The view of one dataset; intraday bars also get the `session` they fall in: pre, regular or post. */
-function datasetViewSql(storage: string, meta: DatasetMeta): string {
+/** The regular session most days: 09:30–16:00 New York, in minutes after midnight. */
+const REGULAR_OPEN_MIN = 9 * 60 + 30;
+const REGULAR_CLOSE_MIN = 16 * 60;
+
+/**
+ * The `session` of an instant as a SQL expression over `ts`: NULL on a day without a session, else
+ * pre, regular or post against that day's regular hours. The calendar's days that differ from
+ * 09:30–16:00 (early closes) and its weekday holidays are written into the expression, so the
+ * column costs nothing unless a query selects it (a join with the sessions table cost every
+ * query of the view, a tenfold slowdown of a month's scan). Days outside [from, to] are taken as
+ * ordinary weekdays.
+ */
+export function sessionSql(ts: string, calendar: TradingCalendar, from: IsoDate, to: IsoDate): string {
+  const sessions = calendar.sessions(from, to);
+  const sessionDates = new Set(sessions.map((s) => s.date));
+  const minutesOf = (s: Session, ms: number): number => Math.round((ms - nyMidnightUtc(s.date)) / 60_000);
+  const special = sessions.filter((s) => minutesOf(s, s.open) !== REGULAR_OPEN_MIN || minutesOf(s, s.close) !== REGULAR_CLOSE_MIN);
+  const holidays: string[] = [];
+  for (let day = dateToDayNumber(from), last = dateToDayNumber(to); day <= last; day++) {
+    const date = dayNumberToDate(day);
+    if (weekday(date) !== 0 && weekday(date) !== 6 && !sessionDates.has(date)) holidays.push(date);
+  }
+  const local = `timezone('America/New_York', ${ts})`;
+  const day = `CAST(${local} AS DATE)`;
+  const minute = `(hour(${local}) * 60 + minute(${local}))`;
+  const boundary = (which: 'open' | 'close', standard: number): string =>
+    special.length === 0 ? String(standard) : `CASE ${day} ${special.map((s) => `WHEN DATE '${s.date}' THEN ${minutesOf(s, s[which])}`).join(' ')} ELSE ${standard} END`;
+  // list_contains, not IN: DuckDB turns a long IN list into a join, which runs even when the column is not selected.
+  const noSession = `isodow(${day}) >= 6${holidays.length ? ` OR list_contains([${holidays.map((d) => `DATE '${d}'`).join(', ')}], ${day})` : ''}`;
+  return `CASE WHEN ${noSession} THEN NULL WHEN ${minute} < ${boundary('open', REGULAR_OPEN_MIN)} THEN 'pre' WHEN ${minute} < ${boundary('close', REGULAR_CLOSE_MIN)} THEN 'regular' ELSE 'post' END`;
+}
+
+/**
+ * The view of one dataset; intraday bars also get the `session` they fall in: pre, regular or post.
+ * The session expression spans the years the ledger covers (a shorter expression binds faster).
+ */
+async function datasetViewSql(storage: string, meta: DatasetMeta, calendar: TradingCalendar): Promise<string> {
   const timeframe = parseTimeframe(meta.timeframe);
   if (!timeframe || !isIntraday(timeframe)) return `SELECT * FROM ${readParquetSql(storage, meta)}`;
-  const time = 'b."timestamp"';
-  return `SELECT b.*, CASE WHEN s."date" IS NULL THEN NULL WHEN ${time} < s."open" THEN 'pre' WHEN ${time} < s."close" THEN 'regular' ELSE 'post' END AS "session"
-          FROM ${readParquetSql(storage, meta)} b LEFT JOIN sessions s ON s."date" = CAST(timezone('America/New_York', ${time}) AS DATE)`;
+  const covered = (await Ledger.load(storage, meta.dataset)).all().flatMap((e) => e.covered);
+  const from = covered.length ? `${nyDateOf(Math.min(...covered.map((c) => c.start))).slice(0, 4)}-01-01` : SESSIONS_FROM;
+  const to = covered.length ? `${nyDateOf(Math.max(...covered.map((c) => c.end))).slice(0, 4)}-12-31` : `${new Date().getUTCFullYear() + 1}-12-31`;
+  return `SELECT *, ${sessionSql('"timestamp"', calendar, from, to)} AS "session" FROM ${readParquetSql(storage, meta)}`;
 }
 
 /**
@@ -141,6 +178,6 @@ async function createViews(connection: DuckDBConnection, storage: string, datase
   for (const d of datasets) {
     const root = datasetDir(storage, d.dataset);
     if (!(await hasPartitionFile(root, root))) continue;
-    await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${datasetViewSql(storage, d)}`);
+    await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${await datasetViewSql(storage, d, calendar)}`);
   }
 }
