@@ -65,16 +65,21 @@ export async function repartitionDataset(storage: string, dataset: string, targe
         keys.set(partitionId(key), key);
       }
       const moves: { temp: string; target: string }[] = [];
+      const published = new Set(files.filter((f) => layoutOf(f) === target && f.key!.symbol === symbol).map((f) => f.absolute));
       for (const key of keys.values()) {
         const bounds = partitionBounds(key);
         const temp = path.join(staging, `${partitionLabel(key).replace(' ', '-')}.parquet.tmp`);
+        const targetFile = partitionFile(storage, dataset, key);
+        // A run killed while deleting old files left a complete new file and only some old ones:
+        // the new file is read too, and each timestamp kept once (the copies are identical).
+        const sources = published.has(targetFile) ? `[${[...symbolFiles.map((f) => f.absolute), targetFile].map(sqlString).join(', ')}]` : list;
         await connection.run(
-          `COPY (SELECT ${columns} FROM read_parquet(${list}, hive_partitioning = false)
+          `COPY (SELECT DISTINCT ON (${time}) ${columns} FROM read_parquet(${sources}, hive_partitioning = false)
                  WHERE ${time} >= to_timestamp(${bounds.start / 1000}) AND ${time} < to_timestamp(${bounds.end / 1000})
                  ORDER BY ${time})
            TO ${sqlString(temp)} (FORMAT parquet, COMPRESSION zstd)`,
         );
-        moves.push({ temp, target: partitionFile(storage, dataset, key) });
+        moves.push({ temp, target: targetFile });
       }
       await publishFiles(moves);
       for (const f of symbolFiles) {

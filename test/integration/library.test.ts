@@ -107,29 +107,37 @@ describe('library: Alpaca source against the loopback fake', () => {
   });
 
   it('cancellation by AbortSignal: commits in flight finish, the result and the ledger count exactly what is on disk, a rerun completes', async () => {
-    const storageDir = tempDir();
-    const symbols = ['AAPL', 'MSFT', 'NVDA', 'AMZN'];
-    const options = { start: '2023-12-01', end: '2024-04-30', timeframe: '1Min' };
-    const pipeline = new IngestionPipeline({ storageDir, env: fakeEnv(fake), threads: 2 });
-    const controller = new AbortController();
-    // Abort once a unit has committed: an observable state, not a delay.
-    pipeline.on('unit', (u) => {
-      if (u.phase === 'finished') controller.abort();
-    });
-    const result: IngestResult = await pipeline.ingestSymbols(symbols, { ...options, signal: controller.signal });
-    expect(result.stopped?.kind).toBe('interrupted');
-    expect(result.complete).toBe(false);
-    expect(result.notAttempted + result.failed).toBeGreaterThan(0);
-    const lake = await readLake(storageDir, 'equities_1min');
-    const stored = [...lake.values()].reduce((n, bars) => n + bars.length, 0);
-    expect(result.bars).toBe(stored);
-    expect(result.partitions).toBe(listFiles(path.join(storageDir, 'equities_1min')).length);
-    const ledger = fs.readFileSync(path.join(storageDir, 'metadata/ledger/equities_1min.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rows_written: number });
-    expect(ledger.reduce((n, e) => n + e.rows_written, 0)).toBe(stored);
+    const held = await new FakeAlpaca({ latencyMs: 5 }).start();
+    try {
+      const storageDir = tempDir();
+      const symbols = ['AAPL', 'MSFT', 'NVDA', 'AMZN'];
+      const options = { start: '2024-01-02', end: '2024-04-30', timeframe: '1Min' };
+      // One unit at a time: 2 units of 14 pages. After 20 pages the first unit is committed and the
+      // second waits on a held page, whatever the machine's speed: abort there.
+      const pipeline = new IngestionPipeline({ storageDir, env: fakeEnv(held), threads: 1 });
+      const controller = new AbortController();
+      const stuck = held.holdBarsAfter(20);
+      const unitFinished = new Promise<void>((resolve) => pipeline.on('unit', (u) => u.phase === 'finished' && resolve()));
+      void Promise.all([stuck, unitFinished]).then(() => controller.abort());
+      const result: IngestResult = await pipeline.ingestSymbols(symbols, { ...options, signal: controller.signal });
+      held.dropHeld();
+      expect(result.stopped?.kind).toBe('interrupted');
+      expect(result.complete).toBe(false);
+      expect(result.notAttempted + result.failed).toBeGreaterThan(0);
+      const lake = await readLake(storageDir, 'equities_1min');
+      const stored = [...lake.values()].reduce((n, bars) => n + bars.length, 0);
+      expect(stored).toBeGreaterThan(0);
+      expect(result.bars).toBe(stored);
+      expect(result.partitions).toBe(listFiles(path.join(storageDir, 'equities_1min')).length);
+      const ledger = fs.readFileSync(path.join(storageDir, 'metadata/ledger/equities_1min.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rows_written: number });
+      expect(ledger.reduce((n, e) => n + e.rows_written, 0)).toBe(stored);
 
-    const rerun = await new IngestionPipeline({ storageDir, env: fakeEnv(fake) }).ingestSymbols(symbols, options);
-    expect(rerun.complete).toBe(true);
-    const full = await readLake(storageDir, 'equities_1min');
-    for (const s of symbols) expect(full.get(s)).toEqual(fake.expectedBars(s, parseTimeframe('1Min')!, ...range('2023-12-01', '2024-04-30')));
-  });
+      const rerun = await new IngestionPipeline({ storageDir, env: fakeEnv(held) }).ingestSymbols(symbols, options);
+      expect(rerun.complete).toBe(true);
+      const full = await readLake(storageDir, 'equities_1min');
+      for (const s of symbols) expect(full.get(s)).toEqual(held.expectedBars(s, parseTimeframe('1Min')!, ...range('2024-01-02', '2024-04-30')));
+    } finally {
+      await held.stop();
+    }
+  }, 300_000);
 });
