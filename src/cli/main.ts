@@ -5,7 +5,7 @@ import { runConfigCommand } from './config-command.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeForError } from './exit-codes.js';
 import { type CommandContext, type IngestFlags, runIngestCommand } from './ingest-command.js';
 import { type LakeFlags, runQueryCommand, runRepartitionCommand, runStatusCommand, runVerifyCommand } from './lake-commands.js';
-import { type Output, processOutput } from './render.js';
+import { exitQuietlyOnClosedPipe, type Output, processOutput } from './render.js';
 
 /** Each source's choices, e.g. "alpaca: sip | iex". */
 function perSource(choices: (d: SourceDefinition) => readonly string[]): string {
@@ -62,6 +62,7 @@ export async function main(argv: string[], ctx: MainContext = {}): Promise<numbe
     process.stderr.write(`${name}: finishing commits in flight, then stopping (send again to stop at once)\n`);
     controller.abort();
   };
+  if (!ctx.io) exitQuietlyOnClosedPipe();
   const sigint = onSignal('SIGINT');
   const sigterm = onSignal('SIGTERM');
   process.on('SIGINT', sigint);

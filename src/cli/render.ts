@@ -21,6 +21,16 @@ export const processOutput: Output = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
+/** A reader that closed the pipe (`ingest status | head`) has all it wanted: stop quietly. */
+export function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
+}
+
 const PROGRESS_INTERVAL_MS = 10_000;
 const BAR_STEPS = 1000;
 
@@ -99,10 +109,10 @@ export class Renderer {
 
   private withBarHidden(write: () => void): void {
     if (!this.bar) return write();
+    const value = this.latest ? Math.round(estimateProgress({ ...this.latest, elapsedMs: Date.now() - this.started }).fraction * BAR_STEPS) : 0;
     this.bar.stop();
     write();
-    this.bar.start(BAR_STEPS, 0, this.barPayload());
-    this.redrawBar();
+    this.bar.start(BAR_STEPS, value, this.barPayload());
   }
 
   private stamp(): string {
@@ -126,7 +136,7 @@ export class Renderer {
     for (const line of describePlan(plan)) this.log(`${this.stamp()}${line}`);
     if (this.mode === 'tty' && plan.units > 0) {
       this.bar = new cliProgress.SingleBar(
-        { format: '|{bar}| {pct} | {symbols} symbols | {bars} bars | {elapsed} elapsed | ETA {eta}', hideCursor: true, clearOnComplete: true, stream: process.stdout },
+        { format: '|{bar}| {pct} | {symbols} symbols | {bars} bars | {spent} elapsed | ETA {left}', hideCursor: true, clearOnComplete: true, stream: process.stdout },
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(BAR_STEPS, 0, this.barPayload());
@@ -144,8 +154,9 @@ export class Renderer {
       pct: `${((estimate?.fraction ?? 0) * 100).toFixed(1)}%`,
       symbols: p ? `${num(p.symbolsDone)}/${num(p.symbolsTotal)}` : '0',
       bars: num(p?.rowsCommitted ?? 0),
-      elapsed: formatDuration(elapsed),
-      eta: formatDuration(estimate?.remainingMs),
+      // Not `eta`/`duration`: cli-progress fills those itself, over ours.
+      spent: formatDuration(elapsed),
+      left: formatDuration(estimate?.remainingMs),
     };
   }
 

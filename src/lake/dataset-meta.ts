@@ -63,22 +63,30 @@ export async function writeDatasetMeta(storage: string, meta: DatasetMeta): Prom
 }
 
 /**
- * Refuse to mix provenance; record it for a new dataset. `partition` is the layout a new dataset
- * gets; `partitionExplicit` says the caller asked for it, so an existing dataset cut otherwise is refused.
+ * Refuse to mix provenance: throws UsageError when `existing` holds other data than `wanted`, when
+ * the caller asked for another layout, or while a conversion of its layout is unfinished.
  */
+export function checkProvenance(existing: DatasetMeta, wanted: Omit<DatasetMeta, 'created_at'>, partitionExplicit: boolean): void {
+  for (const field of ['kind', 'timeframe', 'source', 'feed', 'adjustment'] as const) {
+    if (existing[field] !== wanted[field]) {
+      throw new UsageError(
+        `dataset ${wanted.dataset} holds ${field} ${existing[field] ?? 'none'}, not ${wanted[field] ?? 'none'}: use --${field} ${existing[field] ?? ''} to add to it, or --dataset NAME to write ${wanted[field] ?? 'this'} data to another directory`,
+      );
+    }
+  }
+  if (existing.repartitioning) {
+    throw new UsageError(`dataset ${wanted.dataset} is half-way through a conversion to ${existing.partition} partitions; finish it with \`ingest repartition --dataset ${wanted.dataset} --partition ${existing.partition}\``);
+  }
+  if (partitionExplicit && existing.partition !== wanted.partition) {
+    throw new UsageError(`dataset ${wanted.dataset} is partitioned by ${existing.partition}; convert it with \`ingest repartition --dataset ${wanted.dataset} --partition ${wanted.partition}\`, or leave --partition out`);
+  }
+}
+
+/** Check an existing dataset's provenance, or record it for a new one. */
 export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>, partitionExplicit: boolean): Promise<DatasetMeta> {
   const existing = await readDatasetMeta(storage, wanted.dataset);
   if (existing) {
-    for (const field of ['kind', 'timeframe', 'source', 'feed', 'adjustment'] as const) {
-      if (existing[field] !== wanted[field]) {
-        throw new UsageError(
-          `dataset ${wanted.dataset} holds ${field} ${existing[field] ?? 'none'}, not ${wanted[field] ?? 'none'}: use --${field} ${existing[field] ?? ''} to add to it, or --dataset NAME to write ${wanted[field] ?? 'this'} data to another directory`,
-        );
-      }
-    }
-    if (partitionExplicit && existing.partition !== wanted.partition) {
-      throw new UsageError(`dataset ${wanted.dataset} is partitioned by ${existing.partition}; convert it with \`ingest repartition --dataset ${wanted.dataset} --partition ${wanted.partition}\`, or leave --partition out`);
-    }
+    checkProvenance(existing, wanted, partitionExplicit);
     return existing;
   }
   const meta: DatasetMeta = { ...wanted, created_at: new Date().toISOString() };

@@ -155,7 +155,8 @@ export class Ledger {
 
   /** Persist atomically; concurrent calls are serialized and coalesced. */
   save(): Promise<void> {
-    this.saving = this.saving.then(async () => {
+    // A failed save must not fail every later one, nor lose what it was to write.
+    this.saving = this.saving.catch(() => undefined).then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
       const lines = this.all().map((e) => {
@@ -173,7 +174,12 @@ export class Ledger {
         };
         return JSON.stringify(stored);
       });
-      await writeFileAtomic(ledgerFile(this.storage, this.dataset), lines.length ? `${lines.join('\n')}\n` : '');
+      try {
+        await writeFileAtomic(ledgerFile(this.storage, this.dataset), lines.length ? `${lines.join('\n')}\n` : '');
+      } catch (error) {
+        this.dirty = true;
+        throw error;
+      }
     });
     return this.saving;
   }

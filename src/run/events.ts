@@ -132,9 +132,16 @@ export class EventBus {
     return () => set.delete(listener as (event: never) => void);
   }
 
+  /** A listener that throws must not break the run it listens to: its error is dropped. */
   emit<K extends PipelineEventName>(name: K, event: PipelineEvents[K]): void {
     const set = this.listeners.get(name);
     if (!set) return;
-    for (const listener of set) (listener as PipelineListener<K>)(event);
+    for (const listener of set) {
+      try {
+        (listener as PipelineListener<K>)(event);
+      } catch {
+        // the listener's own failure; the run goes on
+      }
+    }
   }
 }

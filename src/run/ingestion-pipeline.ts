@@ -79,6 +79,27 @@ function checkPartition(value: string | undefined): PartitionScheme | undefined 
   throw new UsageError(`unknown partition ${JSON.stringify(value)}; use ${PARTITION_SCHEMES.join(' or ')}`);
 }
 
+/** Numeric options take the same ranges as their settings keys. */
+const NUMBER_RANGES: [keyof PipelineOptions, number, number][] = [
+  ['threads', 1, 64],
+  ['rateLimitPerMinute', 1, 100_000],
+  ['maxAttempts', 1, 20],
+  ['requestTimeoutSeconds', 1, 600],
+  ['retryBaseDelayMs', 1, 60_000],
+  ['circuitBreakerFailures', 0, 1000],
+  ['lookbackSessions', 0, 50],
+];
+
+function checkNumbers(options: PipelineOptions): void {
+  for (const [name, min, max] of NUMBER_RANGES) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new UsageError(`${name} ${JSON.stringify(value)} is invalid; use a whole number from ${min} to ${max}`);
+    }
+  }
+}
+
 const DEFAULTS = { storageDir: './data', source: DEFAULT_SOURCE, threads: 8, maxAttempts: 6, circuitBreakerFailures: 10, lookbackSessions: 2, defaultStart: '2016-01-01', defaultTimeframe: '1Day' };
 
 /** Pipeline options from resolved settings (values the settings leave to the source stay unset). */
@@ -105,6 +126,7 @@ export class IngestionPipeline {
 
   constructor(readonly options: PipelineOptions = {}) {
     this.source = sourceDefinition(options.source ?? DEFAULTS.source);
+    checkNumbers(options);
   }
 
   /**

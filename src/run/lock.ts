@@ -14,13 +14,28 @@ export interface LockHolder {
   started_at: string;
 }
 
+/** Lakes locked by this process: the OS lock is per process, so two runs in one process need this too. */
+const heldHere = new Set<string>();
+
 export class RunLock {
-  private constructor(private readonly instance: DuckDBInstance, private readonly infoFile: string) {}
+  private constructor(private readonly instance: DuckDBInstance, private readonly infoFile: string, private readonly key: string) {}
 
   static async acquire(storage: string): Promise<RunLock> {
     const lockFile = metadataDir(storage, 'run.lock');
     const infoFile = metadataDir(storage, 'run.lock.json');
     await fs.mkdir(metadataDir(storage), { recursive: true });
+    const key = await fs.realpath(storage);
+    if (heldHere.has(key)) throw new CannotProceedError(`another ingest is running on ${storage} (in this process, pid ${process.pid}); wait for it to finish`);
+    heldHere.add(key);
+    try {
+      return await RunLock.acquireOs(lockFile, infoFile, storage, key);
+    } catch (error) {
+      heldHere.delete(key);
+      throw error;
+    }
+  }
+
+  private static async acquireOs(lockFile: string, infoFile: string, storage: string, key: string): Promise<RunLock> {
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(lockFile);
@@ -34,12 +49,16 @@ export class RunLock {
     }
     const holder: LockHolder = { pid: process.pid, started_at: new Date().toISOString() };
     await writeFileAtomic(infoFile, `${JSON.stringify(holder)}\n`);
-    return new RunLock(instance, infoFile);
+    return new RunLock(instance, infoFile, key);
   }
 
   async release(): Promise<void> {
-    await fs.rm(this.infoFile, { force: true });
-    this.instance.closeSync();
+    try {
+      await fs.rm(this.infoFile, { force: true });
+      this.instance.closeSync();
+    } finally {
+      heldHere.delete(this.key);
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { claimDataset } from '../lake/dataset-meta.js';
+import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta } from '../lake/dataset-meta.js';
 import { openDuckDB } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
 import { PartitionWriter } from '../lake/partition-writer.js';
@@ -144,9 +144,26 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   return { work, report, notListed, inactive };
 }
 
+/** What this run would record for its dataset. */
+function wantedDataset(options: IngestRunOptions, synthetic: boolean): Omit<DatasetMeta, 'created_at'> {
+  return {
+    dataset: options.dataset,
+    kind: 'bars',
+    timeframe: options.timeframe.api,
+    source: options.source.name,
+    synthetic,
+    feed: options.feed ?? null,
+    adjustment: options.adjustment ?? null,
+    partition: options.partition ?? defaultPartition(options.timeframe),
+  };
+}
+
 /** The plan a run would make now, from the ledger and cached reference data: no request, no write, no lock. */
 export async function planIngest(options: IngestRunOptions): Promise<PlanReport> {
   checkAgainstCapabilities(options.source.capabilities, options.source.name, options);
+  // The same refusals as a real run, read-only.
+  const existing = await readDatasetMeta(options.storage, options.dataset);
+  if (existing) checkProvenance(existing, wantedDataset(options, options.source.capabilities.synthetic), options.partition !== undefined);
   const ledger = await Ledger.load(options.storage, options.dataset);
   const reference = await cachedReferenceData(options.storage, options.source.name);
   return (await planAgainst(options, ledger, reference)).report;
@@ -175,23 +192,12 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     // Leftovers of a crashed run: safe to delete, we hold the lock.
     await fs.rm(stagingRoot(storage), { recursive: true, force: true });
     await fs.mkdir(runStaging, { recursive: true });
-    const meta = await claimDataset(
-      storage,
-      {
-        dataset,
-        kind: 'bars',
-        timeframe: options.timeframe.api,
-        source: source.name,
-        synthetic: source.capabilities.synthetic,
-        feed: options.feed ?? null,
-        adjustment: options.adjustment ?? null,
-        partition: options.partition ?? defaultPartition(options.timeframe),
-      },
-      options.partition !== undefined,
-    );
-    if (meta.repartitioning) throw new UsageError(`dataset ${dataset} is half-way through a conversion to ${meta.partition} partitions; finish it with \`ingest repartition --dataset ${dataset} --partition ${meta.partition}\``);
+    // Reference data first: rejected credentials stop the run before the dataset is claimed.
+    const reference = await loadReferenceData(source, storage, signal, events).catch((error: unknown) => {
+      throw signal.aborted ? new InterruptedError('interrupted while loading the calendar and symbol list; nothing was fetched') : error;
+    });
+    const meta = await claimDataset(storage, wantedDataset(options, source.capabilities.synthetic), options.partition !== undefined);
     const ledger = await Ledger.load(storage, dataset);
-    const reference = await loadReferenceData(source, storage, signal, events);
     const planned = await planAgainst(options, ledger, reference);
     for (const symbol of options.symbols) {
       if (!reference.listings?.has(symbol)) continue;

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestionPipeline, type IngestResult, type PipelineEvents, UsageError } from '../../src/index.js';
+import { CannotProceedError, IngestionPipeline, type IngestResult, type PipelineEvents, UsageError } from '../../src/index.js';
 import { nyMidnightUtc, addDays } from '../../src/shared/time.js';
 import { parseTimeframe } from '../../src/shared/timeframe.js';
 import { FakeAlpaca, DEFAULT_FAKE_SYMBOLS } from '../support/fake-alpaca.js';
@@ -55,6 +55,26 @@ describe('library: synthetic source, offline', () => {
     await expect(pipeline.ingestSymbols(['AAPL'], { start: '2024-01-02', end: '2024-01-05', timeframe: '1Day' })).resolves.toMatchObject({ complete: true });
     expect(() => new IngestionPipeline({ source: 'nope' })).toThrow(UsageError);
     await expect(new IngestionPipeline({ source: 'synthetic', storageDir, feed: 'nasdaq' }).ingestSymbols(['AAPL'], { start: '2024-01-02', end: '2024-01-05' })).rejects.toThrow(/feed "nasdaq"/);
+  });
+
+  it('one run per lake within a process too; numeric options are checked; a throwing listener does not break the run', async () => {
+    const storageDir = tempDir();
+    const first = new IngestionPipeline({ source: 'synthetic', storageDir });
+    const second = new IngestionPipeline({ source: 'synthetic', storageDir });
+    first.on('unit', () => {
+      throw new Error('a listener bug');
+    });
+    const options = { start: '2024-01-02', end: '2024-03-28', timeframe: '1Hour' };
+    const [a, b] = await Promise.allSettled([first.ingestSymbols(['AAPL', 'MSFT'], options), second.ingestSymbols(['NVDA'], options)]);
+    const outcomes = [a, b].map((r) => r.status);
+    expect(outcomes.sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = [a, b].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason).toBeInstanceOf(CannotProceedError);
+    expect(rejected.reason.message).toMatch(/another ingest is running/);
+    const done = [a, b].find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<IngestResult>;
+    expect(done.value.complete).toBe(true);
+    expect(() => new IngestionPipeline({ source: 'synthetic', threads: 0 })).toThrow(/threads 0 is invalid/);
+    expect(() => new IngestionPipeline({ source: 'synthetic', rateLimitPerMinute: -1 })).toThrow(UsageError);
   });
 
   it('plan() says what a run would cost and fetches and writes nothing', async () => {
