@@ -53,7 +53,7 @@ export {
 export { loadIndexMembership, updateIndexMembership as storeIndexMembership, type MembershipRow } from './universe/index-membership.js';
 export { indexNameFromFile } from './universe/lists.js';
 export type { NormalizedList, InvalidSymbol, SymbolEntry } from './universe/symbols.js';
-export { TIMEFRAME_HELP } from './shared/timeframe.js';
+export { TIMEFRAME_HELP, parseTimeframe, type Timeframe, type TimeframeUnit } from './shared/timeframe.js';
 export { nyDateOf } from './shared/time.js';
 
 /** Trim, upper-case, validate and de-duplicate symbols in order (`brk-b` → `BRK.B`). */

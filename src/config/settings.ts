@@ -40,7 +40,7 @@ export const SETTING_KEYS = {
   feed: spec<string>({ help: `${allFeeds.join(', ')} (where the source has feeds)`, parse: oneOf(allFeeds), builtIn: () => undefined }),
   adjustment: spec<string>({ help: `${allAdjustments.join(', ')} (where the source has adjustments)`, parse: oneOf(allAdjustments), builtIn: () => undefined }),
   start: spec<string>({ help: 'a date YYYY-MM-DD', parse: (raw) => (isIsoDate(raw.trim()) ? raw.trim() : undefined), builtIn: () => '2016-01-01' }),
-  rate_limit_per_minute: spec<number>({ help: 'a whole number from 1 to 100000 (Alpaca Basic 200, Algo Trader Plus 10000)', parse: wholeNumber(1, 100_000), builtIn: () => undefined }),
+  rate_limit_per_minute: spec<number>({ help: "a whole number from 1 to 100000 (unset: the source's free plan)", parse: wholeNumber(1, 100_000), builtIn: () => undefined }),
   max_attempts: spec<number>({ help: 'a whole number from 1 to 20', parse: wholeNumber(1, 20), builtIn: () => 6 }),
   request_timeout_seconds: spec<number>({ help: 'a whole number of seconds from 1 to 600', parse: wholeNumber(1, 600), builtIn: () => 60 }),
   retry_base_delay_ms: spec<number>({ help: 'a whole number of milliseconds from 1 to 60000', parse: wholeNumber(1, 60_000), builtIn: () => 1000 }),

@@ -67,10 +67,6 @@ export function readTextList(file: string): SymbolEntry[] {
   return entries;
 }
 
-export function argumentList(args: readonly string[]): SymbolEntry[] {
-  return args.map((raw, i) => ({ raw, line: i + 1 }));
-}
-
 /** Default index name for a list file: its base name, lower-case, with non-alphanumerics as "_". */
 export function indexNameFromFile(file: string): string {
   return path
