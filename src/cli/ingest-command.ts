@@ -105,21 +105,10 @@ export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, c
       signal: ctx.signal,
     };
     if (flags.dryRun) {
-      const plan =
-        input.kind === 'csv'
-          ? await pipeline.planFromCsv(input.file, { ...options, column: input.column })
-          : input.kind === 'file'
-            ? await pipeline.planFromTextFile(input.file, options)
-            : await pipeline.plan(input.symbols, options);
-      renderer.dryRun(plan);
+      renderer.dryRun(await (input.kind === 'csv' ? pipeline.planFromCsv(input.file, { ...options, column: input.column }) : input.kind === 'file' ? pipeline.planFromTextFile(input.file, options) : pipeline.plan(input.symbols, options)));
       return ExitCode.ok;
     }
-    const result =
-      input.kind === 'csv'
-        ? await pipeline.ingestFromCsv(input.file, { ...options, column: input.column })
-        : input.kind === 'file'
-          ? await pipeline.ingestFromTextFile(input.file, options)
-          : await pipeline.ingestSymbols(input.symbols, options);
+    const result = await (input.kind === 'csv' ? pipeline.ingestFromCsv(input.file, { ...options, column: input.column }) : input.kind === 'file' ? pipeline.ingestFromTextFile(input.file, options) : pipeline.ingestSymbols(input.symbols, options));
     const exitCode = exitCodeOf(result, ctx.interruptedWith());
     renderer.finish(result, exitCode);
     return exitCode;

@@ -24,7 +24,7 @@ import { repartitionDataset, type RepartitionResult } from './repartition.js';
 export interface PipelineOptions {
   /** The lake's directory. Default `./data`. */
   storageDir?: string;
-  /** A registered source name: `alpaca` (default) or `synthetic` (offline). */
+  /** A registered source's name (`SOURCE_NAMES`); default `DEFAULT_SOURCE`. */
   source?: string;
   /** Units of work in flight. Default 8. */
   threads?: number;
@@ -45,7 +45,7 @@ export interface PipelineOptions {
   defaultStart?: string;
   /** Timeframe when a call names none. Default 1Day. */
   defaultTimeframe?: string;
-  /** Where credentials (e.g. APCA_API_KEY_ID) and host overrides come from. Default `process.env`. */
+  /** Where the source's credentials and host overrides come from (its `capabilities.environment`). Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 

@@ -69,32 +69,29 @@ async function lakeCalendar(storage: string): Promise<TradingCalendar> {
   return nyseRuleCalendar;
 }
 
-export async function lakeStatus(storage: string, options: InspectOptions = {}): Promise<StatusReport> {
+/** Run `inspect` over each selected dataset of the lake, with its calendar and the symbol filter. */
+async function eachDataset<T>(storage: string, options: InspectOptions, inspect: (lake: LakeSession, meta: DatasetMeta, calendar: TradingCalendar, symbol: string | undefined) => Promise<T>): Promise<T[]> {
   const lake = await openStorage(storage, options.dataset, false);
   try {
     const symbol = symbolFilter(options.symbol);
-    const datasets: DatasetStatus[] = [];
+    const out: T[] = [];
     for (const meta of lake.datasets.filter((d) => !options.dataset || d.dataset === options.dataset)) {
-      datasets.push(await datasetStatus(lake.connection, storage, meta, await calendarFor(storage, meta), symbol));
+      out.push(await inspect(lake, meta, await calendarFor(storage, meta), symbol));
     }
-    return { storage, datasets };
+    return out;
   } finally {
     lake.close();
   }
 }
 
+export async function lakeStatus(storage: string, options: InspectOptions = {}): Promise<StatusReport> {
+  const datasets = await eachDataset(storage, options, (lake, meta, calendar, symbol) => datasetStatus(lake.connection, storage, meta, calendar, symbol));
+  return { storage, datasets };
+}
+
 export async function verifyLake(storage: string, options: InspectOptions = {}): Promise<VerifyResult> {
-  const lake = await openStorage(storage, options.dataset, false);
-  try {
-    const symbol = symbolFilter(options.symbol);
-    const datasets: VerifyReport[] = [];
-    for (const meta of lake.datasets.filter((d) => !options.dataset || d.dataset === options.dataset)) {
-      datasets.push(await verifyDataset(lake.connection, storage, meta, await calendarFor(storage, meta), symbol));
-    }
-    return { storage, clean: datasets.every((r) => r.findings.every((f) => f.severity !== 'defect')), datasets };
-  } finally {
-    lake.close();
-  }
+  const datasets = await eachDataset(storage, options, (lake, meta, calendar, symbol) => verifyDataset(lake.connection, storage, meta, calendar, symbol));
+  return { storage, clean: datasets.every((r) => r.findings.every((f) => f.severity !== 'defect')), datasets };
 }
 
 const READ_ONLY_STATEMENTS = /^\s*(select|with|from|describe|show|summarize|explain|pivot|unpivot|values|table)\b/i;

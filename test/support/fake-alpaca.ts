@@ -74,7 +74,8 @@ export const DEFAULT_FAKE_SYMBOLS: Record<string, FakeSymbol> = {
   OLDCO: { delistedAfter: '2024-01-31', status: 'inactive' },
 };
 
-function mulberry32(seed: number): () => number {
+/** A small seeded generator (mulberry32): the fake's faults and the tests' latencies repeat run to run. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

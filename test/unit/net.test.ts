@@ -8,6 +8,7 @@ import { parseTimeframe } from '../../src/shared/timeframe.js';
 import { classifyAlpacaError } from '../../src/sources/alpaca/source.js';
 import { HttpStatusError } from '../../src/net/errors.js';
 import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../../src/sources/errors.js';
+import { mulberry32 } from '../support/fake-alpaca.js';
 
 /** A clock whose sleeps advance time instantly. */
 function fakeClock(): Clock & { t: number } {
@@ -41,16 +42,6 @@ class VirtualClock implements Clock {
   }
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('retry policy', () => {
   it('backs off exponentially with bounded jitter', () => {
@@ -82,7 +73,7 @@ describe('rate budget', () => {
   });
   it('never lets a sliding 60 s window exceed the limit in force: 16 concurrent callers, random latencies, a lower advertised limit (virtual time)', async () => {
     const clock = new VirtualClock();
-    const random = seeded(20_240_102);
+    const random = mulberry32(20_240_102);
     const CONFIGURED = 600;
     const ADVERTISED = 200;
     const LOWER_FROM = 150_000;
