@@ -43,11 +43,24 @@ export function ledgerFile(storage: string, dataset: string): string {
   return metadataDir(storage, 'ledger', `${dataset}.jsonl`);
 }
 
+/** The version (ETag) of each session file ingested into a dataset, by New York date. */
+export function versionsFile(storage: string, dataset: string): string {
+  return metadataDir(storage, 'ledger', `${dataset}.versions.json`);
+}
+
+async function readOptional(file: string): Promise<string> {
+  return fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+}
+
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 const ms = (value: string | null): number | undefined => (value === null ? undefined : Date.parse(value));
 
 export class Ledger {
   private readonly entries = new Map<string, LedgerEntry>();
+  private readonly versions = new Map<string, string>();
   private saving: Promise<void> = Promise.resolve();
   private dirty = false;
 
@@ -55,10 +68,9 @@ export class Ledger {
 
   static async load(storage: string, dataset: string): Promise<Ledger> {
     const ledger = new Ledger(storage, dataset);
-    const text = await fs.readFile(ledgerFile(storage, dataset), 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '';
-      throw error;
-    });
+    const versions = await readOptional(versionsFile(storage, dataset));
+    if (versions.trim() !== '') for (const [date, version] of Object.entries(JSON.parse(versions) as Record<string, string>)) ledger.versions.set(date, version);
+    const text = await readOptional(ledgerFile(storage, dataset));
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       const e = JSON.parse(line) as StoredEntry;
@@ -113,9 +125,9 @@ export class Ledger {
   }
 
   /** A partition was published: its rows are on disk, and its share of the unit's window is covered. */
-  recordPartition(key: PartitionKey, covered: Interval, rows: number, firstBar: number, lastBar: number): void {
+  recordPartition(key: PartitionKey, covered: readonly Interval[], rows: number, firstBar: number, lastBar: number): void {
     const e = this.entry(key.symbol);
-    e.covered = union(e.covered, [covered]);
+    e.covered = union(e.covered, covered);
     if (!e.partitions.includes(partitionId(key))) e.partitions = [...e.partitions, partitionId(key)].sort();
     e.rows_written += rows;
     e.first_bar = Math.min(e.first_bar ?? Infinity, firstBar);
@@ -128,6 +140,24 @@ export class Ledger {
     const e = this.entry(symbol);
     e.covered = union(e.covered, [interval]);
     this.dirty = true;
+  }
+
+  /** The version of a session's data the dataset holds, if it came from a versioned source. */
+  sessionVersion(date: string): string | undefined {
+    return this.versions.get(date);
+  }
+
+  /** Sessions ingested from these versions (recorded with their unit's coverage). */
+  recordVersions(versions: Readonly<Record<string, string>>): void {
+    for (const [date, version] of Object.entries(versions)) this.versions.set(date, version);
+    this.dirty = true;
+  }
+
+  /** Symbols whose coverage includes the instant. */
+  symbolsCovering(instant: number): string[] {
+    return this.all()
+      .filter((e) => e.covered.some((c) => c.start <= instant && instant < c.end))
+      .map((e) => e.symbol);
   }
 
   /** The partitions holding the symbol's data, renamed after the dataset was repartitioned. */
@@ -175,6 +205,11 @@ export class Ledger {
         return JSON.stringify(stored);
       });
       try {
+        // Versions first: a crash between the two writes re-fetches a session, never skips one.
+        if (this.versions.size > 0) {
+          const versions = Object.fromEntries([...this.versions.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+          await writeFileAtomic(versionsFile(this.storage, this.dataset), `${JSON.stringify(versions, null, 1)}\n`);
+        }
         await writeFileAtomic(ledgerFile(this.storage, this.dataset), lines.length ? `${lines.join('\n')}\n` : '');
       } catch (error) {
         this.dirty = true;

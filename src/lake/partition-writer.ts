@@ -54,6 +54,8 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
   private readonly spareBuffers: UnitBuffers<S>[] = [];
   private readonly writeSlots = pLimit(WRITE_CONCURRENCY);
   private readonly columns: string[];
+  /** The schema's columns as read from memory: NaN in a nullable column is NULL. */
+  private readonly fromMemory: string;
 
   private constructor(
     private readonly duck: DuckDBInstance,
@@ -65,6 +67,9 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     private readonly dataset: string,
   ) {
     this.columns = columnNames(schema);
+    this.fromMemory = schema.columns
+      .map((c) => (c.nullable ? `CASE WHEN isnan(${sqlIdent(c.name)}) THEN NULL ELSE ${sqlIdent(c.name)} END AS ${sqlIdent(c.name)}` : sqlIdent(c.name)))
+      .join(', ');
   }
 
   static async open<S extends DatasetSchema>(duck: DuckDBInstance, schema: S, scheme: PartitionScheme, storage: string, dataset: string): Promise<PartitionWriter<S>> {
@@ -145,7 +150,7 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     try {
       await connection.run(
         `COPY (SELECT ${['symbol', ...hive].map((c) => `k.${sqlIdent(c)}`).join(', ')}, ${this.columns.map((c) => `t.${sqlIdent(c)}`).join(', ')}
-               FROM ${scan.sql} t JOIN ${keysTable} k USING (part)
+               FROM (SELECT part, ${this.fromMemory} FROM ${scan.sql}) t JOIN ${keysTable} k USING (part)
                ORDER BY k.symbol, t.${sqlIdent(this.schema.timeColumn)})
          TO ${sqlString(bulkDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${hiveList}), FILE_EXTENSION 'parquet.tmp')`,
       );
@@ -183,7 +188,7 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     // partition needs no sort. Against stored rows, new rows win on equal timestamps.
     const list = this.columns.map(sqlIdent).join(', ');
     const time = sqlIdent(this.schema.timeColumn);
-    const batch = `SELECT ${list} FROM ${scan.sql}`;
+    const batch = `SELECT ${this.fromMemory} FROM ${scan.sql}`;
     const stored = `SELECT ${list} FROM read_parquet(${sqlString(target)}, hive_partitioning = false)`;
     const query = exists ? `SELECT * FROM (${stored} WHERE ${time} NOT IN (SELECT ${time} FROM (${batch})) UNION ALL ${batch}) ORDER BY ${time}` : batch;
     try {

@@ -22,6 +22,8 @@ export interface ColumnSpec {
   /** The property of an in-memory batch that holds it. */
   readonly field: string;
   readonly type: ColumnType;
+  /** A `double` that may be missing (a source without it): NaN in memory, NULL in the lake. */
+  readonly nullable?: boolean;
 }
 
 /** A check `verify` runs on every row: rows where `failing` is true are defects. */
@@ -53,7 +55,7 @@ export const BARS_SCHEMA = {
     { name: 'high', field: 'high', type: 'double' },
     { name: 'low', field: 'low', type: 'double' },
     { name: 'close', field: 'close', type: 'double' },
-    { name: 'vwap', field: 'vwap', type: 'double' },
+    { name: 'vwap', field: 'vwap', type: 'double', nullable: true },
     { name: 'volume', field: 'volume', type: 'bigint' },
     { name: 'trade_count', field: 'tradeCount', type: 'bigint' },
   ],

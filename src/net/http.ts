@@ -80,11 +80,14 @@ export function parseRateHeaders(headers: Headers): RateHeaders {
   return { limit: num('x-ratelimit-limit'), remaining: num('x-ratelimit-remaining'), resetEpochSeconds: num('x-ratelimit-reset') };
 }
 
-/** The provider's message from an error body ({"message": "..."}), or a short excerpt of it. */
+/** The provider's message from an error body ({"message": "..."} or {"error": "..."}), or a short excerpt of it. */
 export function errorMessageOf(text: string): string {
   try {
     const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') return parsed.message;
+    if (parsed && typeof parsed === 'object') {
+      if ('message' in parsed && typeof parsed.message === 'string') return parsed.message;
+      if ('error' in parsed && typeof parsed.error === 'string') return parsed.error;
+    }
   } catch {
     // not JSON: fall through to the excerpt
   }

@@ -5,6 +5,7 @@
  */
 import type { TradingCalendar } from '../shared/calendar.js';
 import { type Interval, normalize, subtract } from '../shared/intervals.js';
+import { partitionId, partitionPeriodAt, type PartitionScheme } from '../shared/lake-paths.js';
 import { addDays, type IsoDate, isoFromParts, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
 import { maxBarsPerSession, type Timeframe } from '../shared/timeframe.js';
 
@@ -31,6 +32,10 @@ export interface PlanRequest {
   threads: number;
   /** Rows per page, shared by the symbols of a request. */
   pageRows: number;
+  /** Rows of the page limit one symbol's session uses at most; undefined: the timeframe's bars. */
+  countedPerSession?: number;
+  /** Cut windows so that each request fits one page. */
+  windowFitsOnePage?: boolean;
   maxSymbolsPerRequest: number;
 }
 
@@ -41,7 +46,14 @@ export interface WorkUnit {
   start: number;
   /** Exclusive end instant; the provider is sent end − 1 ms (its end is inclusive). */
   end: number;
+  /** Market-wide units: the sessions fetched for every symbol (one request or file each). */
+  sessions?: IsoDate[];
+  /** What the unit covers for each of its symbols once it finishes: its window, or its sessions' days. */
+  covers: Interval[];
+  /** The versions of its sessions (files' ETags), recorded in the ledger once it finishes. */
+  versions?: Record<IsoDate, string>;
   estimatedBars: number;
+  estimatedRequests: number;
 }
 
 export interface Plan {
@@ -117,7 +129,7 @@ export function sessionWindows(interval: Interval, req: PlanRequest, maxBars: nu
   if (overlapping.length === 0) return [];
   const firstDate = periodStartDate(overlapping[0].date, req.timeframe);
   const sessions = req.calendar.sessions(firstDate, overlapping[overlapping.length - 1].date);
-  const perSession = maxBarsPerSession(req.timeframe);
+  const perSession = countedPerSession(req);
   // Sessions per month, so each month boundary is a cheap lookup.
   const monthSessions = new Map<string, number>();
   for (const s of sessions) monthSessions.set(s.date.slice(0, 7), (monthSessions.get(s.date.slice(0, 7)) ?? 0) + 1);
@@ -149,22 +161,33 @@ export function sessionWindows(interval: Interval, req: PlanRequest, maxBars: nu
   return windows;
 }
 
+function countedPerSession(req: PlanRequest): number {
+  return req.countedPerSession ?? maxBarsPerSession(req.timeframe);
+}
+
 export function estimateBars(sessions: number, tf: Timeframe): number {
   return Math.max(1, Math.ceil(sessions * maxBarsPerSession(tf)));
 }
 
 /**
- * Target bars per unit: spread the work over the pool, but keep units at least MIN_UNIT_PAGES pages
- * long, because every unit may end on a partial page and requests are what the provider limits.
+ * Target counted rows per unit: spread the work over the pool, but keep units at least
+ * MIN_UNIT_PAGES pages long, because every unit may end on a partial page and requests are what the
+ * provider limits. A provider whose window must fit a page gets windows of one page.
  */
-export function unitTarget(totalEstimate: number, threads: number, pageRows: number): number {
+export function unitTarget(totalEstimate: number, threads: number, pageRows: number, windowFitsOnePage = false): number {
   const spread = Math.ceil(totalEstimate / Math.max(1, threads));
-  return Math.min(MAX_UNIT_BARS, Math.max(MIN_UNIT_PAGES * pageRows, spread));
+  const target = Math.min(MAX_UNIT_BARS, Math.max(MIN_UNIT_PAGES * pageRows, spread));
+  return windowFitsOnePage ? Math.min(target, pageRows) : target;
 }
 
-/** Requests a unit needs at most: its estimated bars in pages, and at least one. */
-export function estimateRequests(unit: WorkUnit, pageRows: number): number {
-  return Math.max(1, Math.ceil(unit.estimatedBars / pageRows));
+/** Requests a unit of `countedRows` needs at most: its rows in pages, and at least one. */
+export function estimateRequests(countedRows: number, pageRows: number): number {
+  return Math.max(1, Math.ceil(countedRows / pageRows));
+}
+
+/** Total requests of a plan, as estimated unit by unit. */
+export function planRequests(work: Plan): number {
+  return work.units.reduce((n, u) => n + u.estimatedRequests, 0);
 }
 
 export function plan(req: PlanRequest): Plan {
@@ -185,7 +208,7 @@ export function plan(req: PlanRequest): Plan {
       totalSessions += n;
     }
   }
-  const target = unitTarget(estimateBars(totalSessions, req.timeframe), req.threads, req.pageRows);
+  const target = unitTarget(Math.ceil(totalSessions * countedPerSession(req)), req.threads, req.pageRows, req.windowFitsOnePage);
   const windowCache = new Map<string, Window[]>();
   const windowsOf = (interval: Interval): Window[] => {
     const key = `${interval.start}:${interval.end}`;
@@ -218,14 +241,121 @@ export function plan(req: PlanRequest): Plan {
   const ordered = [...groups.values()].sort((a, b) => a.window.start - b.window.start || a.window.end - b.window.end);
   for (const { window, symbols } of ordered) {
     const perSymbol = estimateBars(window.sessions, req.timeframe);
-    const perUnit = Math.max(1, Math.min(req.maxSymbolsPerRequest, Math.floor(target / perSymbol)));
+    const countedPerSymbol = Math.max(1, Math.ceil(window.sessions * countedPerSession(req)));
+    const perUnit = Math.max(1, Math.min(req.maxSymbolsPerRequest, Math.floor(target / countedPerSymbol)));
     // Spread symbols evenly over the batches this group needs, so no batch is a near-empty tail.
     const batches = Math.ceil(symbols.length / perUnit);
     const size = Math.ceil(symbols.length / batches);
     for (let i = 0; i < symbols.length; i += size) {
       const batch = symbols.slice(i, i + size);
-      units.push({ id: units.length + 1, symbols: batch, start: window.start, end: window.end, estimatedBars: perSymbol * batch.length });
+      units.push({
+        id: units.length + 1,
+        symbols: batch,
+        start: window.start,
+        end: window.end,
+        covers: [{ start: window.start, end: window.end }],
+        estimatedBars: perSymbol * batch.length,
+        estimatedRequests: estimateRequests(countedPerSymbol * batch.length, req.pageRows),
+      });
     }
   }
   return { units, upToDate };
+}
+
+/** Sessions whose hours overlap an interval, by New York date. */
+function sessionsIn(interval: Interval, calendar: TradingCalendar): IsoDate[] {
+  return calendar
+    .sessions(nyDateOf(interval.start), nyDateOf(interval.end - 1))
+    .filter((s) => s.extendedOpen < interval.end && s.extendedClose > interval.start)
+    .map((s) => s.date);
+}
+
+export interface SessionPlanOptions {
+  /** The dataset's layout: a unit's sessions lie in one partition period, so a run writes each partition once. */
+  scheme: PartitionScheme;
+  /** Each session's version (versioned sources), copied into the units for the ledger. */
+  versions?: ReadonlyMap<IsoDate, string>;
+  /** Sessions to fetch again for symbols beyond the run's own (a republished file, for every symbol that holds it). */
+  refresh?: ReadonlyMap<string, readonly IsoDate[]>;
+}
+
+/**
+ * What a unit of sessions covers: each run of sessions that follow each other in the calendar
+ * covers from its first day's midnight to the next session's, so the days between sessions are
+ * covered too and never asked for again.
+ */
+export function sessionCovers(dates: readonly IsoDate[], calendar: TradingCalendar, endInstant: number): Interval[] {
+  const covers: Interval[] = [];
+  for (let i = 0; i < dates.length; ) {
+    let j = i;
+    let next = nextSession(dates[j], calendar);
+    while (j + 1 < dates.length && dates[j + 1] === next) next = nextSession(dates[++j], calendar);
+    const end = Math.min(nyMidnightUtc(next ?? addDays(dates[j], 1)), endInstant);
+    covers.push({ start: nyMidnightUtc(dates[i]), end: Math.max(end, nyMidnightUtc(dates[i]) + 1) });
+    i = j + 1;
+  }
+  return covers;
+}
+
+function nextSession(date: IsoDate, calendar: TradingCalendar): IsoDate | undefined {
+  return calendar.sessions(addDays(date, 1), addDays(date, 14))[0]?.date;
+}
+
+/**
+ * Units of whole sessions fetched market-wide (a grouped-daily request or a day file serves every
+ * symbol): one unit per partition period holding every session any symbol wants in it, for the
+ * symbols that want any of them. One request per session, whatever the number of symbols.
+ */
+export function planSessions(req: PlanRequest, options: SessionPlanOptions): Plan {
+  // Most symbols want the same intervals: group symbols by interval, find each group's sessions once.
+  const groups = new Map<string, { dates: readonly IsoDate[]; symbols: string[] }>();
+  const join = (key: string, dates: () => readonly IsoDate[], symbol: string): number => {
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { dates: dates(), symbols: [] }));
+    group.symbols.push(symbol);
+    return group.dates.length;
+  };
+  const upToDate: string[] = [];
+  for (const symbol of req.symbols) {
+    let sessions = 0;
+    for (const interval of wantedIntervals(req, symbol)) sessions += join(`${interval.start}:${interval.end}`, () => sessionsIn(interval, req.calendar), symbol);
+    if (sessions === 0) upToDate.push(symbol);
+  }
+  for (const [symbol, dates] of options.refresh ?? []) join(`refresh:${dates.join(',')}`, () => dates, symbol);
+  // Per partition period: its wanted sessions, and the groups wanting any of them.
+  const periods = new Map<string, { dates: Set<IsoDate>; groups: Set<{ symbols: string[] }> }>();
+  for (const group of groups.values()) {
+    for (const date of group.dates) {
+      const key = partitionId(partitionPeriodAt(nyMidnightUtc(date), options.scheme));
+      let period = periods.get(key);
+      if (!period) periods.set(key, (period = { dates: new Set(), groups: new Set() }));
+      period.dates.add(date);
+      period.groups.add(group);
+    }
+  }
+  const order = new Map(req.symbols.map((s, i) => [s, i]));
+  const units: WorkUnit[] = [];
+  for (const [, period] of [...periods.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const dates = [...period.dates].sort();
+    const symbols = [...new Set([...period.groups].flatMap((g) => g.symbols))].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || (a < b ? -1 : 1));
+    const covers = sessionCovers(dates, req.calendar, req.endInstant);
+    const versions = options.versions ? Object.fromEntries(dates.map((d) => [d, options.versions!.get(d) ?? ''])) : undefined;
+    units.push({
+      id: units.length + 1,
+      symbols,
+      start: covers[0].start,
+      end: covers[covers.length - 1].end,
+      sessions: dates,
+      covers,
+      ...(versions ? { versions } : {}),
+      estimatedBars: Math.ceil(dates.length * symbols.length * maxBarsPerSession(req.timeframe)),
+      estimatedRequests: dates.length,
+    });
+  }
+  return { units, upToDate };
+}
+
+/** Whole sessions market-wide or windows per symbol batch: whichever plan needs fewer requests (per symbol on a tie). */
+export function fewerRequests(bySymbol: Plan, bySession: Plan): Plan {
+  return planRequests(bySession) < planRequests(bySymbol) ? bySession : bySymbol;
 }

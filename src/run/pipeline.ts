@@ -12,14 +12,14 @@ import { PartitionWriter } from '../lake/partition-writer.js';
 import { BARS_SCHEMA } from '../lake/schema.js';
 import { CircuitBreaker } from '../net/circuit-breaker.js';
 import type { RetryPolicy } from '../net/retry.js';
-import { estimateRequests, plan, type Plan } from '../plan/planner.js';
-import { nyseRuleCalendar } from '../shared/calendar.js';
+import { fewerRequests, plan, type Plan, type PlanRequest, planRequests, planSessions } from '../plan/planner.js';
+import { fromListedDates, nyseRuleCalendar } from '../shared/calendar.js';
 import { CannotProceedError, InterruptedError, UsageError } from '../shared/errors.js';
-import type { Interval } from '../shared/intervals.js';
+import { type Interval, subtract } from '../shared/intervals.js';
 import { type PartitionScheme, stagingRoot } from '../shared/lake-paths.js';
-import type { IsoDate } from '../shared/time.js';
+import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
 import { isIntraday, type Timeframe } from '../shared/timeframe.js';
-import type { SourceCapabilities, SourceDefinition } from '../sources/types.js';
+import type { Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
 import type { EventBus, IngestResult, PlanReport } from './events.js';
 import { RunLock } from './lock.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
@@ -73,7 +73,8 @@ export async function prepareStorage(storage: string): Promise<void> {
 /** Options the source cannot serve are the caller's mistake: say which values it accepts. */
 export function checkAgainstCapabilities(capabilities: SourceCapabilities, sourceName: string, options: Pick<IngestRunOptions, 'timeframe' | 'feed' | 'adjustment'>): void {
   if (!capabilities.kinds.includes('bars') || !capabilities.supportsTimeframe(options.timeframe)) {
-    throw new UsageError(`source ${sourceName} has no ${options.timeframe.api} bars; choose another timeframe or source`);
+    const choices = capabilities.timeframeChoices ? `use --timeframe ${capabilities.timeframeChoices.join(' or ')}` : 'choose another timeframe';
+    throw new UsageError(`source ${sourceName} has no ${options.timeframe.api} bars; ${choices}, or another source`);
   }
   const check = (what: 'feed' | 'adjustment', value: string | undefined, offered: readonly string[]): void => {
     if (value === undefined) return;
@@ -102,7 +103,28 @@ interface PlannedRun {
   inactive: Set<string>;
 }
 
-async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData): Promise<PlannedRun> {
+/** The session files a versioned source holds for the run's range, and their versions. */
+interface ListedSessions {
+  from: IsoDate;
+  to: IsoDate;
+  versions: Map<IsoDate, string>;
+}
+
+/** Ask a versioned source which sessions it holds from the earliest date the run may need. */
+async function listSessions(source: Source, options: IngestRunOptions, ledger: Ledger, signal: AbortSignal): Promise<ListedSessions | undefined> {
+  const sessions = source.capabilities.sessionRequests;
+  if (!sessions?.versioned || !sessions.supportsTimeframe(options.timeframe) || !source.listSessionVersions) return undefined;
+  let from = options.startDate;
+  for (const symbol of options.symbols) {
+    const first = ledger.get(symbol)?.covered[0]?.start;
+    if (first !== undefined && nyDateOf(first) < from) from = nyDateOf(first);
+  }
+  const to = nyDateOf(options.endInstant - 1);
+  if (to < from) return undefined;
+  return { from, to, versions: await source.listSessionVersions(from, to, options.timeframe, signal) };
+}
+
+async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined): Promise<PlannedRun> {
   const { listings } = reference;
   const notListed = new Set(listings ? options.symbols.filter((s) => !listings.has(s)) : []);
   const inactive = new Set(listings ? options.symbols.filter((s) => listings.get(s) === 'inactive') : []);
@@ -110,23 +132,45 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   const covered = new Map<string, Interval[]>();
   for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
   const { capabilities } = options.source;
-  const work = plan({
+  let calendar = reference.calendar ?? nyseRuleCalendar;
+  let endInstant = options.endInstant;
+  const refresh = new Map<string, IsoDate[]>();
+  if (listed) {
+    // Only the sessions the provider has published exist, and nothing after the newest one is covered.
+    calendar = fromListedDates(listed.versions.keys(), listed.from, listed.to);
+    const newest = [...listed.versions.keys()].sort().pop();
+    endInstant = Math.min(endInstant, nyMidnightUtc(newest === undefined ? listed.from : addDays(newest, 1)));
+    // A republished session is fetched again, for every symbol of the dataset that holds it.
+    for (const [date, version] of listed.versions) {
+      const held = ledger.sessionVersion(date);
+      if (held === undefined || held === version) continue;
+      const day = [{ start: nyMidnightUtc(date), end: nyMidnightUtc(addDays(date, 1)) }];
+      for (const [symbol, intervals] of covered) covered.set(symbol, subtract(intervals, day));
+      for (const symbol of ledger.symbolsCovering(day[0].start)) if (!covered.has(symbol)) refresh.set(symbol, [...(refresh.get(symbol) ?? []), date]);
+    }
+  }
+  const request: PlanRequest = {
     symbols,
     timeframe: options.timeframe,
-    calendar: reference.calendar ?? nyseRuleCalendar,
+    calendar,
     startDate: options.startDate,
     explicitStart: options.explicitStart,
-    endInstant: options.endInstant,
+    endInstant,
     covered,
     lookbackSessions: options.lookbackSessions,
     refetch: options.refetch,
     threads: options.threads,
     pageRows: capabilities.pageRows,
+    countedPerSession: capabilities.countedRowsPerSession?.(options.timeframe),
+    windowFitsOnePage: capabilities.windowFitsOnePage,
     maxSymbolsPerRequest: capabilities.maxSymbolsPerRequest,
-  });
+  };
+  const sessionRequests = capabilities.sessionRequests?.supportsTimeframe(options.timeframe) ? capabilities.sessionRequests : undefined;
+  const bySession = sessionRequests ? planSessions(request, { scheme, versions: listed?.versions, refresh }) : undefined;
+  const work = bySession === undefined ? plan(request) : sessionRequests?.only ? bySession : fewerRequests(plan(request), bySession);
   const rateLimit = rateLimitOf(options);
   // A source that makes no requests (generated data) costs none.
-  const estimatedRequests = rateLimit === undefined ? 0 : work.units.reduce((n, u) => n + estimateRequests(u, capabilities.pageRows), 0);
+  const estimatedRequests = rateLimit === undefined ? 0 : planRequests(work);
   const report: PlanReport = {
     dataset: options.dataset,
     source: options.source.name,
@@ -166,7 +210,9 @@ export async function planIngest(options: IngestRunOptions): Promise<PlanReport>
   if (existing) checkProvenance(existing, wantedDataset(options, options.source.capabilities.synthetic), options.partition !== undefined);
   const ledger = await Ledger.load(options.storage, options.dataset);
   const reference = await cachedReferenceData(options.storage, options.source.name);
-  return (await planAgainst(options, ledger, reference)).report;
+  // Without a request, a versioned source's sessions are the rule calendar's.
+  const scheme = existing?.partition ?? wantedDataset(options, options.source.capabilities.synthetic).partition;
+  return (await planAgainst(options, ledger, reference, scheme, undefined)).report;
 }
 
 export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
@@ -183,6 +229,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     retry: options.retry,
     breaker,
     onRequest: (request) => events.emit('request', request),
+    onWarning: (message) => events.emit('warning', { message }),
   });
   await prepareStorage(storage);
   const lock = await RunLock.acquire(storage);
@@ -192,13 +239,17 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     // Leftovers of a crashed run: safe to delete, we hold the lock.
     await fs.rm(stagingRoot(storage), { recursive: true, force: true });
     await fs.mkdir(runStaging, { recursive: true });
-    // Reference data first: rejected credentials stop the run before the dataset is claimed.
-    const reference = await loadReferenceData(source, storage, signal, events).catch((error: unknown) => {
-      throw signal.aborted ? new InterruptedError('interrupted while loading the calendar and symbol list; nothing was fetched') : error;
-    });
-    const meta = await claimDataset(storage, wantedDataset(options, source.capabilities.synthetic), options.partition !== undefined);
+    const wanted = wantedDataset(options, source.capabilities.synthetic);
+    // A dataset this run must not write to is refused before any request.
+    const existing = await readDatasetMeta(storage, dataset);
+    if (existing) checkProvenance(existing, wanted, options.partition !== undefined);
+    // Reference data and listings next: rejected credentials stop the run before the dataset is claimed.
     const ledger = await Ledger.load(storage, dataset);
-    const planned = await planAgainst(options, ledger, reference);
+    const [reference, listed] = await Promise.all([loadReferenceData(source, storage, signal, events), listSessions(source, options, ledger, signal)]).catch((error: unknown) => {
+      throw signal.aborted ? new InterruptedError('interrupted while loading the calendar, symbol list or file list; nothing was fetched') : error;
+    });
+    const meta = await claimDataset(storage, wanted, options.partition !== undefined);
+    const planned = await planAgainst(options, ledger, reference, meta.partition, listed);
     for (const symbol of options.symbols) {
       if (!reference.listings?.has(symbol)) continue;
       ledger.markInactive(symbol, planned.inactive.has(symbol));
@@ -248,6 +299,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     // A finished run leaves no staging area behind (rmdir fails harmlessly if anything is left).
     await fs.rmdir(stagingRoot(storage)).catch(() => undefined);
     duck.closeSync();
+    source.close?.();
     await lock.release();
   }
 }

@@ -10,11 +10,12 @@ import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Ledger } from '../lake/ledger.js';
 import type { PartitionWriter } from '../lake/partition-writer.js';
-import type { BARS_SCHEMA } from '../lake/schema.js';
+import type { BarColumns, BARS_SCHEMA } from '../lake/schema.js';
 import type { CommittedPartition } from '../lake/unit-write.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from '../net/errors.js';
 import type { WorkUnit } from '../plan/planner.js';
+import { intersect } from '../shared/intervals.js';
 import { partitionBounds } from '../shared/lake-paths.js';
 import type { Timeframe } from '../shared/timeframe.js';
 import { CredentialsError, InvalidSymbolError, PageFormatError, PlanRestrictionError } from '../sources/errors.js';
@@ -133,7 +134,8 @@ export class UnitRunner {
         }
       }
       // The whole window is covered for every symbol, the stretches without data included.
-      for (const symbol of unit.symbols) this.options.ledger.recordCovered(symbol, { start: unit.start, end: unit.end });
+      for (const symbol of unit.symbols) for (const cover of unit.covers) this.options.ledger.recordCovered(symbol, cover);
+      if (unit.versions) this.options.ledger.recordVersions(unit.versions);
       this.unitsDone += 1;
       this.options.events.emit('unit', { phase: 'finished', worker, unit, rows: committed.rows, partitions: committed.partitions, durationMs: Date.now() - unitStarted });
       for (const symbol of unit.symbols) this.finishSymbolUnit(symbol, worker, undefined);
@@ -149,8 +151,7 @@ export class UnitRunner {
 
   /** Fetch a unit's batches, append them as they arrive, merge completed partitions, and commit. */
   private async fetchAndWrite(unit: WorkUnit, staging: string, committed: { rows: number; partitions: number }): Promise<void> {
-    const { source, timeframe, feed, adjustment, writer } = this.options;
-    const request = { symbols: unit.symbols, timeframe, start: unit.start, end: unit.end, feed, adjustment };
+    const { writer } = this.options;
     await fs.mkdir(staging, { recursive: true });
     const write = writer.beginUnit(unit.symbols, staging, (partitions) => {
       for (const p of partitions) committed.rows += p.rows;
@@ -159,7 +160,7 @@ export class UnitRunner {
     });
     try {
       await this.fetchSlots(async () => {
-        for await (const batch of source.fetchBars(request, this.internal.signal, () => write.pageColumns)) {
+        for await (const batch of this.batchesOf(unit, staging, () => write.pageColumns)) {
           write.append(batch);
           this.rowsReceived += batch.length;
           this.progress();
@@ -172,11 +173,20 @@ export class UnitRunner {
     }
   }
 
+  private batchesOf(unit: WorkUnit, staging: string, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
+    const { source, timeframe, feed, adjustment } = this.options;
+    const signal = this.internal.signal;
+    if (!unit.sessions) return source.fetchBars({ symbols: unit.symbols, timeframe, start: unit.start, end: unit.end, feed, adjustment }, signal, reuse);
+    if (!source.fetchSessionBars) throw new Error(`source ${source.name} cannot fetch whole sessions`);
+    const scratch = path.join(staging, 'source');
+    return source.fetchSessionBars({ symbols: unit.symbols, timeframe, sessions: unit.sessions, feed, adjustment, scratch }, signal, reuse);
+  }
+
   /** Partitions are on disk: count them, and record them (and their share of the window) in the ledger. */
   private recordCommitted(unit: WorkUnit, partitions: readonly CommittedPartition[]): void {
     for (const p of partitions) {
       const bounds = partitionBounds(p.key);
-      const covered = { start: Math.max(unit.start, bounds.start), end: Math.min(unit.end, bounds.end) };
+      const covered = intersect(unit.covers, [bounds]);
       this.options.ledger.recordPartition(p.key, covered, p.rows, p.firstBar, p.lastBar);
       this.state(p.key.symbol).rows += p.rows;
       this.rowsCommitted += p.rows;

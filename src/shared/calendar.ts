@@ -185,3 +185,26 @@ export function parseClock(value: string): number {
   if (!/^\d{4}$/.test(digits)) throw new Error(`bad clock value ${JSON.stringify(value)}`);
   return +digits.slice(0, 2) * 60 + +digits.slice(2);
 }
+
+/** The session of a date by the rules (hours, early closes); a date the rules call a holiday gets regular hours. */
+export function ruleSession(date: IsoDate): Session {
+  return nyseRuleCalendar.sessions(date, date)[0] ?? makeSession(date, OPEN_MIN, CLOSE_MIN, EXT_OPEN_MIN, EXT_CLOSE_MIN);
+}
+
+/**
+ * The sessions a provider holds data for (the day files it lists): inside [from, to] exactly the
+ * listed dates, outside it the rules.
+ */
+export function fromListedDates(dates: Iterable<IsoDate>, from: IsoDate, to: IsoDate): TradingCalendar {
+  const listed = [...dates].filter((d) => d >= from && d <= to).sort().map(ruleSession);
+  return {
+    origin: 'provider',
+    sessions(a: IsoDate, b: IsoDate): Session[] {
+      const out: Session[] = [];
+      if (a < from) out.push(...nyseRuleCalendar.sessions(a, b < from ? b : addDays(from, -1)));
+      for (const s of listed) if (s.date >= a && s.date <= b) out.push(s);
+      if (b > to) out.push(...nyseRuleCalendar.sessions(a > to ? a : addDays(to, 1), b));
+      return out;
+    },
+  };
+}

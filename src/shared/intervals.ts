@@ -36,3 +36,8 @@ export function subtract(from: readonly Interval[], remove: readonly Interval[])
   }
   return out;
 }
+
+/** Parts of `a` that lie inside `b`. */
+export function intersect(a: readonly Interval[], b: readonly Interval[]): Interval[] {
+  return subtract(a, subtract(a, b));
+}

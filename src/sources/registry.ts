@@ -1,10 +1,12 @@
 /** Every source the engine knows. Adding a provider is a folder under sources/ and a line here. */
 import { UsageError } from '../shared/errors.js';
 import { alpacaSource } from './alpaca/source.js';
+import { massiveFilesSource } from './massive/flat-files.js';
+import { massiveSource } from './massive/rest.js';
 import { syntheticSource } from './synthetic/source.js';
 import type { SourceDefinition } from './types.js';
 
-export const SOURCE_DEFINITIONS: readonly SourceDefinition[] = [alpacaSource, syntheticSource];
+export const SOURCE_DEFINITIONS: readonly SourceDefinition[] = [alpacaSource, massiveSource, massiveFilesSource, syntheticSource];
 
 export const SOURCE_NAMES: readonly string[] = SOURCE_DEFINITIONS.map((s) => s.name);
 

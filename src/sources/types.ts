@@ -8,6 +8,7 @@ import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import type { RequestEvent } from '../net/http.js';
 import type { RetryPolicy } from '../net/retry.js';
 import type { Session } from '../shared/calendar.js';
+import type { IsoDate } from '../shared/time.js';
 import type { Timeframe } from '../shared/timeframe.js';
 
 export interface BarRequest {
@@ -20,16 +21,51 @@ export interface BarRequest {
   adjustment: string | undefined;
 }
 
+/** Every requested symbol's bars of some whole sessions, fetched market-wide (one request or file per session). */
+export interface SessionBarRequest {
+  symbols: readonly string[];
+  timeframe: Timeframe;
+  /** New York trading dates, ascending. */
+  sessions: readonly IsoDate[];
+  feed: string | undefined;
+  adjustment: string | undefined;
+  /** A directory for the request's temporary files; the run removes it afterwards. */
+  scratch: string;
+}
+
+/** How a source serves market-wide sessions: a grouped-daily call, a day file. */
+export interface SessionRequests {
+  supportsTimeframe(timeframe: Timeframe): boolean;
+  /** The only way it serves these timeframes (a file store); otherwise the planner picks whichever needs fewer requests. */
+  readonly only: boolean;
+  /**
+   * Each session's data carries a version (a file's ETag) that the source lists: the ledger keeps
+   * the version it ingested, and a session the provider republished is fetched again.
+   */
+  readonly versioned: boolean;
+}
+
 export type ListingStatus = 'active' | 'inactive';
 
 export interface SourceCapabilities {
   readonly kinds: readonly DataKind[];
   /** Whether bars of this timeframe can be fetched. */
   supportsTimeframe(timeframe: Timeframe): boolean;
+  /** The timeframes it serves, for errors, when they are a short list. */
+  readonly timeframeChoices?: readonly string[];
   /** Symbols one request may name. */
   readonly maxSymbolsPerRequest: number;
   /** Rows one page holds, shared by the symbols of a request (what the planner fills). */
   readonly pageRows: number;
+  /**
+   * Rows of that page limit one symbol's session uses at most: a provider may count the base rows it
+   * scans (minutes behind an hourly bar) rather than the bars it returns. Undefined: the bars.
+   */
+  countedRowsPerSession?(timeframe: Timeframe): number;
+  /** Each request's window must fit one page: the provider's limit caps what it scans. */
+  readonly windowFitsOnePage: boolean;
+  /** Present when it can also serve whole sessions market-wide. */
+  readonly sessionRequests?: SessionRequests;
   /** Feeds and adjustments it offers, the default first; empty when it has no such choice. */
   readonly feeds: readonly string[];
   readonly adjustments: readonly string[];
@@ -54,6 +90,12 @@ export interface Source {
    * batch once the caller has copied it, so a source can fill the same buffers again.
    */
   fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
+  /** Present with `capabilities.sessionRequests`: every requested symbol's bars of the sessions, in symbol-then-time order. */
+  fetchSessionBars?(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
+  /** Present when sessions are versioned: the sessions it holds in [from, to] and each one's version. */
+  listSessionVersions?(from: IsoDate, to: IsoDate, timeframe: Timeframe, signal: AbortSignal): Promise<Map<IsoDate, string>>;
+  /** Release what it holds (connections, an embedded database) once the run is over. */
+  close?(): void;
   /** Present when `capabilities.calendar`. */
   loadCalendar?(signal: AbortSignal): Promise<Session[]>;
   /** Present when `capabilities.listings`: every symbol it knows, with its status. */
@@ -68,6 +110,8 @@ export interface SourceContext {
   /** Guards the data requests: consecutive failures stop the run. */
   breaker: CircuitBreaker;
   onRequest: (event: RequestEvent) => void;
+  /** Something the user should know that does not fail the request (rows the provider got wrong, say). */
+  onWarning: (message: string) => void;
 }
 
 export interface SourceDefinition {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { subtract, union } from '../../src/shared/intervals.js';
-import { plan, type PlanRequest, resumeInstant, unitTarget, wantedIntervals } from '../../src/plan/planner.js';
+import { fewerRequests, plan, type PlanRequest, planRequests, planSessions, resumeInstant, sessionCovers, unitTarget, wantedIntervals } from '../../src/plan/planner.js';
 import { parseTimeframe } from '../../src/shared/timeframe.js';
 import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 
@@ -111,3 +111,79 @@ describe('planner', () => {
     expect(p.units[0].start).toBe(day('2024-03-25'));
   });
 });
+
+describe('planner for one-ticker requests that must fit one page (Massive aggregates)', () => {
+  const massive = (over: Partial<PlanRequest> = {}): PlanRequest => base({ pageRows: 50_000, maxSymbolsPerRequest: 1, windowFitsOnePage: true, ...over });
+
+  it('asks for 10 years of daily bars in one request per symbol', () => {
+    const symbols = Array.from({ length: 500 }, (_, i) => `S${i}`);
+    const p = plan(massive({ symbols, startDate: '2015-01-02', endInstant: day('2025-01-01') }));
+    expect(p.units).toHaveLength(500);
+    expect(planRequests(p)).toBe(500);
+  });
+
+  it('cuts minute windows so the base minutes scanned fit the 50,000 limit', () => {
+    const p = plan(massive({ timeframe: parseTimeframe('1Min')!, countedPerSession: 960, startDate: '2024-01-02', endInstant: day('2025-01-01') }));
+    for (const u of p.units) {
+      const sessions = nyseRuleCalendar.sessions(addDays('2023-12-31', 0), '2025-01-01').filter((s) => s.extendedOpen >= u.start && s.extendedOpen < u.end).length;
+      expect(sessions * 960).toBeLessThanOrEqual(50_000);
+    }
+    expect(p.units.length).toBeGreaterThanOrEqual(5);
+    expect(planRequests(p)).toBe(p.units.length);
+  });
+
+  it('counts base minutes, not bars, for hourly windows', () => {
+    const hourly = plan(massive({ timeframe: parseTimeframe('1Hour')!, countedPerSession: 960, startDate: '2024-01-02', endInstant: day('2025-01-01') }));
+    const minute = plan(massive({ timeframe: parseTimeframe('1Min')!, countedPerSession: 960, startDate: '2024-01-02', endInstant: day('2025-01-01') }));
+    expect(hourly.units.map((u) => [u.start, u.end])).toEqual(minute.units.map((u) => [u.start, u.end]));
+  });
+});
+
+describe('planner for whole sessions fetched market-wide', () => {
+  const symbols = Array.from({ length: 500 }, (_, i) => `S${i}`);
+
+  it('plans one request per session, one unit per partition period', () => {
+    const req = base({ symbols, startDate: '2015-01-02', endInstant: day('2025-01-01') });
+    const p = planSessions(req, { scheme: 'year' });
+    expect(p.units).toHaveLength(10);
+    expect(planRequests(p)).toBe(nyseRuleCalendar.sessions('2015-01-02', '2024-12-31').length);
+    expect(p.units.every((u) => u.symbols.length === 500 && u.sessions!.every((d) => d.startsWith(String(new Date(u.start).getUTCFullYear()))))).toBe(true);
+    // Monthly layout: a unit per month, so each partition is written once.
+    expect(planSessions(req, { scheme: 'month' }).units).toHaveLength(120);
+  });
+
+  it('takes the grouped path for a nightly update and per-symbol requests for a backfill', () => {
+    const massive = { pageRows: 50_000, maxSymbolsPerRequest: 1, windowFitsOnePage: true };
+    const covered = new Map(symbols.map((s) => [s, [{ start: day('2015-01-02'), end: day('2024-03-28') }]]));
+    const nightly = base({ ...massive, symbols, covered, explicitStart: false, startDate: '2015-01-02', lookbackSessions: 0, endInstant: day('2024-03-29') });
+    const chosen = fewerRequests(plan(nightly), planSessions(nightly, { scheme: 'year' }));
+    expect(chosen.units).toHaveLength(1);
+    expect(chosen.units[0].sessions).toEqual(['2024-03-28']);
+    expect(planRequests(chosen)).toBe(1);
+    const backfill = base({ ...massive, symbols, startDate: '2015-01-02', endInstant: day('2025-01-01') });
+    const choice = fewerRequests(plan(backfill), planSessions(backfill, { scheme: 'year' }));
+    expect(choice.units[0].sessions).toBeUndefined();
+    expect(planRequests(choice)).toBe(500);
+  });
+
+  it('covers runs of sessions up to the next session, so weekends are covered and gaps are not', () => {
+    // Thursday 2024-03-28, then Good Friday and a weekend, then Monday 04-01 and Tuesday 04-02; Thursday 04-04 alone.
+    const covers = sessionCovers(['2024-03-28', '2024-04-01', '2024-04-02', '2024-04-04'], nyseRuleCalendar, day('2024-04-06'));
+    expect(covers).toEqual([
+      { start: day('2024-03-28'), end: day('2024-04-03') },
+      { start: day('2024-04-04'), end: day('2024-04-05') },
+    ]);
+  });
+
+  it('fetches the sessions any symbol wants for every symbol that wants one, and refreshes republished sessions for other symbols', () => {
+    const covered = new Map([['A', [{ start: day('2024-01-02'), end: day('2024-03-01') }]]]);
+    const req = base({ symbols: ['A', 'B'], covered, startDate: '2024-01-02', endInstant: day('2024-03-29') });
+    const p = planSessions(req, { scheme: 'year', versions: new Map([['2024-03-01', '"e1"']]), refresh: new Map([['OLD', ['2024-01-05']]]) });
+    expect(p.units).toHaveLength(1);
+    const [unit] = p.units;
+    expect(unit.symbols).toEqual(['A', 'B', 'OLD']);
+    expect(unit.sessions![0]).toBe('2024-01-02');
+    expect(unit.versions!['2024-03-01']).toBe('"e1"');
+  });
+});
+

@@ -65,6 +65,7 @@ export const ALPACA_CAPABILITIES: SourceCapabilities = {
   supportsTimeframe: (tf: Timeframe) => isIntraday(tf) || tf.unit === 'Day' || tf.unit === 'Week' || tf.unit === 'Month',
   maxSymbolsPerRequest: MAX_SYMBOLS_PER_REQUEST,
   pageRows: PAGE_LIMIT,
+  windowFitsOnePage: false,
   feeds: ['sip', 'iex', 'otc', 'boats'],
   adjustments: ['raw', 'split', 'dividend', 'spin-off', 'all'],
   calendar: true,

@@ -15,6 +15,7 @@ const SYNTHETIC_CAPABILITIES: SourceCapabilities = {
   supportsTimeframe: (tf: Timeframe) => isIntraday(tf) || tf.unit === 'Day' || tf.unit === 'Week' || tf.unit === 'Month',
   maxSymbolsPerRequest: 200,
   pageRows: BATCH_ROWS,
+  windowFitsOnePage: false,
   // It answers for any feed and adjustment (the same bars), so datasets written offline have the
   // same provenance choices as real ones.
   feeds: ['sip', 'iex', 'otc', 'boats'],

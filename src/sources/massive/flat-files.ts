@@ -1,0 +1,282 @@
+/**
+ * Massive flat files over S3: one gzipped CSV per trading day holding every US ticker's minute or
+ * daily aggregates. A unit of work is a run of days: each day file is streamed to disk (never held
+ * in memory), DuckDB keeps the requested tickers' rows of it, and once the unit's days are in they
+ * are read back in symbol-then-time order, a bounded group of symbols at a time, so the writer
+ * publishes each partition once. Files carry ETags, which the run keeps in the ledger.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { DuckDBConnection, DuckDBInstance, DuckDBVector } from '@duckdb/node-api';
+import type { S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { connectUtc, duckMessage, openDuckDB, sqlString } from '../../lake/duck.js';
+import { allocateBarColumns, type BarColumns } from '../../lake/schema.js';
+import { RateBudget, systemClock } from '../../net/rate-budget.js';
+import { CancelledError } from '../../net/errors.js';
+import { backoffDelay } from '../../net/retry.js';
+import { addDays, type IsoDate, nyMidnightUtc } from '../../shared/time.js';
+import type { Timeframe } from '../../shared/timeframe.js';
+import { CredentialsError } from '../errors.js';
+import type { BarRequest, SessionBarRequest, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
+import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES } from './flat-file-keys.js';
+
+const DEFAULT_ENDPOINT = 'https://files.massive.com';
+const DEFAULT_BUCKET = 'flatfiles';
+/** Massive asks paid users to stay under 100 requests a second. */
+const REQUESTS_PER_MINUTE = 6_000;
+/** Day files downloaded and filtered at once within a unit: one per core keeps DuckDB's gzip readers busy. */
+const FILES_AT_ONCE = 2;
+/** Rows read back and sorted at once: bounds DuckDB's sort and the rows in flight. */
+const SORT_GROUP_ROWS = 1_000_000;
+const BATCH_ROWS = 10_000;
+const MINUTES_PER_SESSION = 16 * 60;
+const KEY_VARIABLES = 'MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY';
+const PLAN_HINT = 'flat files need a paid Massive plan (Stocks Starter or above), and their own S3 keys from the dashboard, not the REST API key';
+
+export const FLAT_FILES_CAPABILITIES: SourceCapabilities = {
+  kinds: ['bars'],
+  supportsTimeframe: (tf: Timeframe) => FLAT_FILE_TIMEFRAMES.includes(tf.api),
+  timeframeChoices: FLAT_FILE_TIMEFRAMES,
+  maxSymbolsPerRequest: Number.MAX_SAFE_INTEGER,
+  pageRows: 1,
+  windowFitsOnePage: false,
+  sessionRequests: { supportsTimeframe: (tf: Timeframe) => FLAT_FILE_TIMEFRAMES.includes(tf.api), only: true, versioned: true },
+  feeds: [],
+  // Flat files hold unadjusted aggregates only.
+  adjustments: ['raw'],
+  calendar: false,
+  listings: false,
+  defaultRateLimitPerMinute: REQUESTS_PER_MINUTE,
+  recentDataDelayMs: 0,
+  synthetic: false,
+  environment: [
+    { name: 'MASSIVE_S3_ACCESS_KEY_ID', secret: true, required: true },
+    { name: 'MASSIVE_S3_SECRET_ACCESS_KEY', secret: true, required: true },
+    { name: 'MASSIVE_S3_ENDPOINT', secret: false, required: false },
+    { name: 'MASSIVE_S3_BUCKET', secret: false, required: false },
+  ],
+};
+
+interface S3Settings {
+  endpoint: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+function settingsFrom(env: SourceContext['env']): S3Settings {
+  const accessKeyId = env.MASSIVE_S3_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.MASSIVE_S3_SECRET_ACCESS_KEY?.trim();
+  if (!accessKeyId || !secretAccessKey) throw new CredentialsError(`Massive flat-file keys missing: set ${KEY_VARIABLES} (${PLAN_HINT})`);
+  return { endpoint: env.MASSIVE_S3_ENDPOINT?.trim() || DEFAULT_ENDPOINT, bucket: env.MASSIVE_S3_BUCKET?.trim() || DEFAULT_BUCKET, accessKeyId, secretAccessKey };
+}
+
+/** What an S3 SDK error says about itself. */
+function s3Status(error: unknown): { status: number | undefined; code: string; requestId: string | undefined } {
+  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+  return { status: e?.$metadata?.httpStatusCode, code: e?.Code ?? e?.name ?? 'Error', requestId: e?.$metadata?.requestId };
+}
+
+export const massiveFilesSource: SourceDefinition = {
+  name: 'massive-files',
+  description: `Massive flat files over S3 (1Min and 1Day, whole market per day); keys in ${KEY_VARIABLES}`,
+  capabilities: FLAT_FILES_CAPABILITIES,
+  create(context: SourceContext): Source {
+    return new MassiveFilesSource(settingsFrom(context.env), context);
+  },
+};
+
+class MassiveFilesSource implements Source {
+  readonly name = 'massive-files';
+  readonly capabilities = FLAT_FILES_CAPABILITIES;
+  private readonly budget: RateBudget;
+  private client: Promise<S3Client> | undefined;
+  private duck: Promise<DuckDBInstance> | undefined;
+
+  constructor(
+    private readonly settings: S3Settings,
+    private readonly context: SourceContext,
+  ) {
+    this.budget = new RateBudget(context.rateLimitPerMinute);
+  }
+
+  private s3(): Promise<S3Client> {
+    // The SDK is loaded only by runs that use this source.
+    this.client ??= import('@aws-sdk/client-s3').then(
+      ({ S3Client }) =>
+        new S3Client({
+          endpoint: this.settings.endpoint,
+          region: 'us-east-1',
+          forcePathStyle: true,
+          credentials: { accessKeyId: this.settings.accessKeyId, secretAccessKey: this.settings.secretAccessKey },
+          // Non-AWS endpoints reject the SDK's default checksums.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+          maxAttempts: this.context.retry.maxAttempts,
+        }),
+    );
+    return this.client;
+  }
+
+  /** One S3 call under the rate budget, reported like every request; `what` names it without a secret. */
+  private async call<T>(what: string, signal: AbortSignal, send: (client: S3Client) => Promise<T>): Promise<T> {
+    const client = await this.s3();
+    try {
+      await this.budget.acquire(signal);
+    } catch {
+      throw new CancelledError();
+    }
+    const started = Date.now();
+    try {
+      const result = await send(client);
+      this.context.breaker.recordSuccess();
+      this.context.onRequest({ url: what, status: 200, durationMs: Date.now() - started, requestId: undefined, attempt: 1 });
+      return result;
+    } catch (error) {
+      if (signal.aborted) throw new CancelledError();
+      const { status, code, requestId } = s3Status(error);
+      if (status !== 403 && status !== 404) this.context.breaker.recordFailure();
+      const reason = `HTTP ${status ?? '-'} ${code}${requestId ? ` (request id ${requestId})` : ''}`;
+      this.context.onRequest({ url: what, status, durationMs: Date.now() - started, requestId, attempt: 1, failure: { reason, willRetry: false, delayMs: 0 } });
+      throw Object.assign(new Error(`${what}: ${reason}`), { status });
+    }
+  }
+
+  async listSessionVersions(from: IsoDate, to: IsoDate, timeframe: Timeframe, signal: AbortSignal): Promise<Map<IsoDate, string>> {
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const versions = new Map<IsoDate, string>();
+    for (const prefix of flatFilePrefixes(timeframe, from, to)) {
+      let token: string | undefined;
+      do {
+        const page = await this.call(`s3://${this.settings.bucket}/${prefix}`, signal, (client) =>
+          client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal }),
+        ).catch((error: unknown) => {
+          if ((error as { status?: number }).status === 403) {
+            throw new CredentialsError(`Massive flat files refused the listing of ${prefix} (HTTP 403 AccessDenied). Check ${KEY_VARIABLES}; ${PLAN_HINT}`);
+          }
+          throw error;
+        });
+        for (const object of page.Contents ?? []) {
+          const date = object.Key ? flatFileDate(object.Key, timeframe) : undefined;
+          if (date !== undefined && date >= from && date <= to) versions.set(date, object.ETag ?? `${object.Size}-${object.LastModified?.toISOString()}`);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    }
+    return versions;
+  }
+
+  fetchBars(_request: BarRequest): AsyncIterable<BarColumns> {
+    throw new Error('massive-files serves whole sessions only');
+  }
+
+  async *fetchSessionBars(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
+    await fsp.mkdir(request.scratch, { recursive: true });
+    this.duck ??= openDuckDB();
+    const connection = await connectUtc(await this.duck);
+    try {
+      await connection.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (VALUES ${request.symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}) v(symbol, idx)`);
+      const files = pLimit(FILES_AT_ONCE);
+      const kept = await Promise.all(request.sessions.map((date) => files(() => this.keepWanted(connection, request, date, signal))));
+      yield* this.readBack(connection, request, kept, reuse);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Download one day file to disk and keep the wanted tickers' rows of it in a Parquet file; returns that file. */
+  private async keepWanted(connection: DuckDBConnection, request: SessionBarRequest, date: IsoDate, signal: AbortSignal): Promise<string> {
+    const key = flatFileKey(request.timeframe, date);
+    const gz = path.join(request.scratch, `${date}.csv.gz`);
+    const out = path.join(request.scratch, `${date}.parquet`);
+    await this.download(key, gz, signal);
+    // A row stamped on another New York day than its file's is a provider defect: drop it, and say so.
+    const from = BigInt(nyMidnightUtc(date)) * 1_000_000n;
+    const to = BigInt(nyMidnightUtc(addDays(date, 1))) * 1_000_000n;
+    try {
+      await connection.run(
+        `COPY (SELECT w.idx, c.window_start, c.open, c.high, c.low, c.close, c.volume, c.transactions,
+                      c.window_start >= ${from} AND c.window_start < ${to} AS in_day
+               FROM read_csv(${sqlString(gz)}, header = true, compression = 'gzip',
+                    types = {'ticker': 'VARCHAR', 'volume': 'DOUBLE', 'open': 'DOUBLE', 'close': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE', 'window_start': 'BIGINT', 'transactions': 'DOUBLE'}) c
+               JOIN wanted w ON c.ticker = w.symbol)
+         TO ${sqlString(out)} (FORMAT parquet)`,
+      );
+      const reader = await connection.runAndReadAll(`SELECT count(*) FILTER (WHERE NOT in_day)::INTEGER FROM read_parquet(${sqlString(out)})`);
+      const outside = Number(reader.getRows()[0][0]);
+      if (outside > 0) this.context.onWarning(`${key}: dropped ${outside} row(s) of the requested symbols stamped outside ${date} (New York), a provider defect`);
+    } catch (error) {
+      throw new Error(`reading ${key} failed: ${duckMessage(error)}`);
+    } finally {
+      await fsp.rm(gz, { force: true });
+    }
+    return out;
+  }
+
+  /** Stream an object to a file; a transfer cut off midway is started again under the retry policy. */
+  private async download(key: string, file: string, signal: AbortSignal): Promise<void> {
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const { retry } = this.context;
+    for (let attempt = 1; ; attempt++) {
+      const object = await this.call(`s3://${this.settings.bucket}/${key}`, signal, (client) => client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { abortSignal: signal })).catch(
+        (error: unknown) => {
+          const status = (error as { status?: number }).status;
+          if (status === 403) throw new Error(`Massive flat files refused ${key} (HTTP 403): the plan may not cover this date, or the file is not published yet`);
+          if (status === 404) throw new Error(`Massive flat file ${key} is listed but could not be found (HTTP 404); rerun later`);
+          throw error;
+        },
+      );
+      try {
+        await pipeline(object.Body as Readable, fs.createWriteStream(file), { signal });
+        return;
+      } catch (error) {
+        if (signal.aborted) throw new CancelledError();
+        const reason = `downloading ${key} failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.context.breaker.recordFailure();
+        if (attempt >= retry.maxAttempts || this.context.breaker.isOpen) throw new Error(reason);
+        const delayMs = backoffDelay(retry, attempt, Math.random());
+        this.context.onRequest({ url: `s3://${this.settings.bucket}/${key}`, status: 200, durationMs: 0, requestId: undefined, attempt, failure: { reason, willRetry: true, delayMs } });
+        await systemClock.sleep(delayMs, signal).catch(() => {
+          throw new CancelledError();
+        });
+      }
+    }
+  }
+
+  /** The kept rows of every day, in symbol-then-time order, a bounded group of symbols at a time. */
+  private async *readBack(connection: DuckDBConnection, request: SessionBarRequest, files: string[], reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
+    const perSymbol = request.sessions.length * (request.timeframe.unit === 'Min' ? MINUTES_PER_SESSION : 1);
+    const group = Math.max(1, Math.floor(SORT_GROUP_ROWS / perSymbol));
+    const list = `[${files.map(sqlString).join(', ')}]`;
+    for (let first = 0; first < request.symbols.length; first += group) {
+      const result = await connection.stream(
+        `SELECT idx::DOUBLE, (window_start // 1000)::DOUBLE, open, high, low, close, volume, transactions
+         FROM read_parquet(${list}) WHERE in_day AND idx >= ${first} AND idx < ${first + group}
+         ORDER BY idx, window_start`,
+      );
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        const n = chunk.rowCount;
+        const recycled = reuse();
+        const batch = recycled && recycled.time.length >= n ? recycled : allocateBarColumns(Math.max(n, BATCH_ROWS));
+        const columns = [batch.symbol, batch.time, batch.open, batch.high, batch.low, batch.close, batch.volume, batch.tradeCount];
+        columns.forEach((target, c) => copyDoubles(chunk.getColumnVector(c), target, n));
+        batch.vwap.fill(Number.NaN, 0, n);
+        batch.length = n;
+        yield batch;
+      }
+    }
+  }
+
+  close(): void {
+    void this.duck?.then((d) => d.closeSync());
+    void this.client?.then((c) => c.destroy());
+  }
+}
+
+function copyDoubles(vector: DuckDBVector, target: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) target[i] = (vector.getItem(i) as number | null) ?? Number.NaN;
+}
