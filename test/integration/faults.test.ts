@@ -222,7 +222,7 @@ describe('faults', () => {
     // The plan: 2 units of 2 symbols, 14 pages each. Every kill point holds the pages after some
     // count, so however slow the machine the run cannot finish before it is killed.
     const killAfter = async (holdAfter: number, threads: number, ready: (cli: StartedCli, held: Promise<void>) => Promise<unknown>): Promise<CliResult> => {
-      const held = fake.holdBarsAfter(holdAfter);
+      const held = fake.holdAfter(holdAfter);
       const cli = startCli([...args, '--threads', String(threads)], fakeEnv(fake));
       await ready(cli, held);
       cli.child.kill('SIGKILL');
@@ -266,7 +266,7 @@ describe('faults', () => {
     // 2 units of 14 pages, one fetched at a time: after 20 pages the first unit is committed and the
     // second has merged some months and waits for a page; holding it keeps the run going until the
     // signal, however slow the machine.
-    const held = fake.holdBarsAfter(20);
+    const held = fake.holdAfter(20);
     const cli = startCli(args, fakeEnv(fake));
     // Signal at an observable state, not after a guessed delay: a unit committed, a request in flight.
     await Promise.all([cli.stdoutMatches(/ ok: /), held]);

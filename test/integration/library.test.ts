@@ -136,7 +136,7 @@ describe('library: Alpaca source against the loopback fake', () => {
       // second waits on a held page, whatever the machine's speed: abort there.
       const pipeline = new IngestionPipeline({ storageDir, env: fakeEnv(held), threads: 1 });
       const controller = new AbortController();
-      const stuck = held.holdBarsAfter(20);
+      const stuck = held.holdAfter(20);
       const unitFinished = new Promise<void>((resolve) => pipeline.on('unit', (u) => u.phase === 'finished' && resolve()));
       void Promise.all([stuck, unitFinished]).then(() => controller.abort());
       const result: IngestResult = await pipeline.ingestSymbols(symbols, { ...options, signal: controller.signal });

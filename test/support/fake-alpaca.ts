@@ -7,12 +7,12 @@
  * responses). Its data is the synthetic market, so tests can compute exactly what it holds.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { nyMidnightUtc, nyDateOf } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
 import { formatBarTime, pageSlices, renderBarsPage } from './alpaca-wire.js';
+import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
 
 export interface FakeSymbol {
   /** No bars before this New York date (IPO). */
@@ -93,18 +93,12 @@ function parseInstant(value: string | undefined, endOfDay: boolean): number | un
   return Date.parse(value);
 }
 
-export class FakeAlpaca {
+export class FakeAlpaca extends LoopbackServer {
   readonly log: LoggedRequest[] = [];
-  private server: http.Server | undefined;
   private readonly market = new SyntheticMarket();
   private readonly random: () => number;
-  private windowStart = 0;
-  private windowCount = 0;
+  private readonly rateWindow = new FixedWindowCount();
   private stormed = 0;
-  /** Bar requests still answered before holding starts; undefined: never hold. */
-  private answerBeforeHold: number | undefined;
-  private readonly held: (() => void)[] = [];
-  private readonly heldWaiters: (() => void)[] = [];
   private readonly pageCache = new Map<string, { status: number; body: unknown }>();
   private readonly seriesCache = new Map<string, (readonly [string, BarTuple[]])[]>();
   readonly keyId: string;
@@ -112,49 +106,16 @@ export class FakeAlpaca {
   readonly symbols: Record<string, FakeSymbol>;
 
   constructor(readonly options: FakeOptions = {}) {
+    super();
     this.keyId = options.keyId ?? 'PKTESTKEYID0000000000';
     this.secretKey = options.secretKey ?? 'sEcReT-fake-secret-value-1234567890';
     this.symbols = options.symbols ?? DEFAULT_FAKE_SYMBOLS;
     this.random = mulberry32(options.seed ?? 42);
   }
 
-  get url(): string {
-    const address = this.server?.address() as AddressInfo;
-    return `http://127.0.0.1:${address.port}`;
-  }
-
   /** Bar requests only (what the rate budget and efficiency tests count). */
   get barRequests(): LoggedRequest[] {
     return this.log.filter((r) => r.path.includes('/bars'));
-  }
-
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 10_000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.dropHeld();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-
-  /**
-   * Answer `count` more bar requests, then hold every further one unanswered, so a client is stuck
-   * mid-run at a known point (it cannot finish while it needs another page). Resolves once a
-   * request is held.
-   */
-  holdBarsAfter(count: number): Promise<void> {
-    this.answerBeforeHold = count;
-    return new Promise((resolve) => this.heldWaiters.push(resolve));
-  }
-
-  /** Stop holding; the held requests are cut off (their client is usually dead by now). */
-  dropHeld(): void {
-    this.answerBeforeHold = undefined;
-    for (const drop of this.held.splice(0)) drop();
   }
 
   /** Every bar the server holds for a symbol in [start, end] inclusive. */
@@ -169,21 +130,15 @@ export class FakeAlpaca {
   private rateHeaders(res: http.ServerResponse, now: number): boolean {
     const rl = this.options.rateLimit;
     if (!rl) return true;
-    // Fixed windows aligned to the epoch, so the reset (whole seconds) is exact.
-    const windowStart = Math.floor(now / rl.windowMs) * rl.windowMs;
-    if (windowStart !== this.windowStart) {
-      this.windowStart = windowStart;
-      this.windowCount = 0;
-    }
-    this.windowCount += 1;
+    const count = this.rateWindow.add(now, rl.windowMs);
     const perMinute = Math.round((rl.limit * 60_000) / rl.windowMs);
     res.setHeader('X-RateLimit-Limit', String(perMinute));
-    res.setHeader('X-RateLimit-Remaining', String(Math.max(0, rl.limit - this.windowCount)));
-    res.setHeader('X-RateLimit-Reset', String(Math.ceil((this.windowStart + rl.windowMs) / 1000)));
-    return this.windowCount <= rl.limit;
+    res.setHeader('X-RateLimit-Remaining', String(Math.max(0, rl.limit - count)));
+    res.setHeader('X-RateLimit-Reset', String(Math.ceil((this.rateWindow.start + rl.windowMs) / 1000)));
+    return count <= rl.limit;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const query = Object.fromEntries(url.searchParams.entries());
     const now = Date.now();
@@ -197,18 +152,9 @@ export class FakeAlpaca {
       res.end(text);
     };
     if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
-    if (url.pathname.includes('/bars') && this.answerBeforeHold !== undefined) {
-      if (this.answerBeforeHold > 0) this.answerBeforeHold -= 1;
-      else {
-        await new Promise<void>((resolve) => {
-          this.held.push(resolve);
-          for (const notify of this.heldWaiters.splice(0)) notify();
-        });
-        entry.status = -3;
-        req.socket.destroy();
-        return;
-      }
-    }
+    const isBars = url.pathname.includes('/bars');
+    // Only bar requests count toward a hold: a client needing another page is stuck.
+    if (isBars && this.holdIfDue(req, entry)) return;
 
     if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey) {
       return send(403, { message: 'forbidden' });
@@ -216,7 +162,6 @@ export class FakeAlpaca {
     if (!this.rateHeaders(res, now)) return send(429, { message: 'too many requests.' });
 
     const faults = this.options.faults ?? {};
-    const isBars = url.pathname.includes('/bars');
     if (isBars && faults.down) return send(503, { message: 'service unavailable' });
     if (isBars && faults.storm && this.stormed < faults.storm.count) {
       this.stormed += 1;

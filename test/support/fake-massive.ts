@@ -38,12 +38,12 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { intradayMinutes, isIntraday, parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { addDays, isIsoDate, isoFromParts, MINUTE_MS, nyDateOf, nyMidnightUtc, nyWallToUtc, weekday } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
 import { DEFAULT_FAKE_SYMBOLS, type FakeSymbol, type LoggedRequest as BaseLoggedRequest, mulberry32 } from './fake-alpaca.js';
+import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
 
 export type { FakeSymbol };
 
@@ -198,7 +198,7 @@ function unpackBar(packed: Float64Array, i: number): BarTuple {
   return [packed[k], packed[k + 1], packed[k + 2], packed[k + 3], packed[k + 4], packed[k + 5], packed[k + 6], packed[k + 7]];
 }
 
-export class FakeMassive {
+export class FakeMassive extends LoopbackServer {
   readonly apiKey: string;
   readonly log: LoggedRequest[] = [];
   private readonly tickers: Record<string, FakeSymbol>;
@@ -209,20 +209,15 @@ export class FakeMassive {
   private readonly market = new SyntheticMarket();
   private readonly random: () => number;
   private readonly seed: number;
-  private server: http.Server | undefined;
   private requestCount = 0;
-  private windowStart = 0;
-  private windowCount = 0;
+  private readonly rateWindow = new FixedWindowCount();
   private stormed = 0;
-  /** Data requests still answered before holding starts; undefined: never hold. */
-  private answerBeforeHold: number | undefined;
-  private readonly held: (() => void)[] = [];
-  private readonly heldWaiters: (() => void)[] = [];
   /** Raw daily bars per ticker and year (packed); intraday bars per ticker, timeframe and session date. */
   private readonly dailyCache = new Lru<Float64Array>(6_144);
   private readonly intradayCache = new Lru<BarTuple[]>(512);
 
   constructor(private readonly options: FakeMassiveOptions = {}) {
+    super();
     this.apiKey = options.apiKey ?? 'massive-test-key-0123456789';
     this.tickers = options.tickers ?? DEFAULT_FAKE_SYMBOLS;
     const extraCount = options.extraGroupedTickers ?? 300;
@@ -239,45 +234,12 @@ export class FakeMassive {
     this.random = mulberry32(this.seed);
   }
 
-  get url(): string {
-    const address = this.server?.address() as AddressInfo;
-    return `http://127.0.0.1:${address.port}`;
-  }
-
   get aggRequests(): LoggedRequest[] {
     return this.log.filter((r) => r.path.startsWith('/v2/aggs/ticker/'));
   }
 
   get groupedRequests(): LoggedRequest[] {
     return this.log.filter((r) => r.path.startsWith('/v2/aggs/grouped/'));
-  }
-
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 10_000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.dropHeld();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  /**
-   * Answer `count` more data requests (aggregates or grouped), then hold every further one unanswered,
-   * so a client is stuck mid-run at a known point. Resolves once a request is held.
-   */
-  holdAfter(count: number): Promise<void> {
-    this.answerBeforeHold = count;
-    return new Promise((resolve) => this.heldWaiters.push(resolve));
-  }
-
-  /** Stop holding; the held requests are cut off (logged with status -3). */
-  dropHeld(): void {
-    this.answerBeforeHold = undefined;
-    for (const drop of this.held.splice(0)) drop();
   }
 
   /**
@@ -408,16 +370,10 @@ export class FakeMassive {
   private rateAllows(now: number): boolean {
     const rl = this.options.rateLimit;
     if (!rl) return true;
-    const windowStart = Math.floor(now / rl.windowMs) * rl.windowMs;
-    if (windowStart !== this.windowStart) {
-      this.windowStart = windowStart;
-      this.windowCount = 0;
-    }
-    this.windowCount += 1;
-    return this.windowCount <= rl.limit;
+    return this.rateWindow.add(now, rl.windowMs) <= rl.limit;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const now = Date.now();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = Object.fromEntries(url.searchParams.entries());
@@ -446,18 +402,8 @@ export class FakeMassive {
     const error = (status: number, message: string): Answer => ({ status, body: { status: 'ERROR', request_id: requestId, error: message } });
 
     if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
-    if (isData && this.answerBeforeHold !== undefined) {
-      if (this.answerBeforeHold > 0) this.answerBeforeHold -= 1;
-      else {
-        await new Promise<void>((resolve) => {
-          this.held.push(resolve);
-          for (const notify of this.heldWaiters.splice(0)) notify();
-        });
-        entry.status = -3;
-        req.socket.destroy();
-        return;
-      }
-    }
+    // Only data requests (aggregates or grouped) count toward a hold.
+    if (isData && this.holdIfDue(req, entry)) return;
 
     const faults = this.options.faults ?? {};
     if (faults.down) return send(error(503, 'Service Unavailable'));

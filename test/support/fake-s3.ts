@@ -21,7 +21,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -30,6 +29,7 @@ import { addDays, nyDateOf, nyMidnightUtc, nyWallToUtc } from '../../src/shared/
 import { parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
 import { mulberry32 } from './fake-alpaca.js';
+import { LoopbackServer } from './loopback-server.js';
 
 export type FlatDataset = 'minute_aggs_v1' | 'day_aggs_v1';
 
@@ -124,12 +124,11 @@ function toRow(ticker: string, b: BarTuple): string {
   return `${ticker},${b[5]},${b[1]},${b[4]},${b[2]},${b[3]},${nanos(b[0])},${b[6]}`;
 }
 
-export class FakeS3 {
+export class FakeS3 extends LoopbackServer {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly bucket: string;
   readonly log: FakeS3LogEntry[] = [];
-  private server: http.Server | undefined;
   private readonly market = new SyntheticMarket();
   private readonly minuteTf: Timeframe = parseTimeframe('1Min')!;
   private readonly dayTf: Timeframe = parseTimeframe('1Day')!;
@@ -152,12 +151,10 @@ export class FakeS3 {
   private sortedKeys: string[] | undefined;
   private readonly signingKeys = new Map<string, Buffer>();
   private gets = 0;
-  private answerBeforeHold: number | undefined;
-  private readonly held: (() => void)[] = [];
-  private readonly heldWaiters: (() => void)[] = [];
   private readonly pageCap: number;
 
   constructor(readonly options: FakeS3Options) {
+    super({ keepAlive: true });
     this.accessKeyId = options.accessKeyId ?? 'MASSIVETESTACCESSKEY';
     this.secretAccessKey = options.secretAccessKey ?? 'massive-test-s3-secret-0123456789abcdef';
     this.bucket = options.bucket ?? 'flatfiles';
@@ -173,27 +170,9 @@ export class FakeS3 {
     }
   }
 
-  get url(): string {
-    const address = this.server?.address() as AddressInfo;
-    return `http://127.0.0.1:${address.port}`;
-  }
-
   /** GetObject requests received (every GET addressed to an object, whatever its answer). */
   get objectGets(): number {
     return this.gets;
-  }
-
-  async start(): Promise<this> {
-    this.server = http.createServer({ keepAlive: true }, (req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 10_000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.dropHeld();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 
   key(dataset: FlatDataset, date: string): string {
@@ -267,21 +246,6 @@ export class FakeS3 {
     this.modified.set(key, lastModified);
     this.disk.set(key, { size, etag: `"${hash.digest('hex')}"`, lastModified, filePath });
     this.sortedKeys = undefined;
-  }
-
-  /**
-   * Answer `count` more GetObject requests, then hold every further one unanswered, so a client is
-   * stuck at a known point. Resolves once a request is held.
-   */
-  holdAfter(count: number): Promise<void> {
-    this.answerBeforeHold = count;
-    return new Promise((resolve) => this.heldWaiters.push(resolve));
-  }
-
-  /** Stop holding; the held requests are cut off. */
-  dropHeld(): void {
-    this.answerBeforeHold = undefined;
-    for (const drop of this.held.splice(0)) drop();
   }
 
   // ---- content ---------------------------------------------------------------------------------
@@ -393,7 +357,7 @@ export class FakeS3 {
 
   // ---- HTTP ------------------------------------------------------------------------------------
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const rawUrl = req.url ?? '/';
     const q = rawUrl.indexOf('?');
     const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
@@ -432,18 +396,8 @@ export class FakeS3 {
 
     if (isObject && method === 'GET') {
       this.gets += 1;
-      if (this.answerBeforeHold !== undefined) {
-        if (this.answerBeforeHold > 0) this.answerBeforeHold -= 1;
-        else {
-          await new Promise<void>((resolve) => {
-            this.held.push(resolve);
-            for (const notify of this.heldWaiters.splice(0)) notify();
-          });
-          entry.status = -3;
-          req.socket.destroy();
-          return;
-        }
-      }
+      // Only object GETs count toward a hold, checked before auth like the count above.
+      if (this.holdIfDue(req, entry)) return;
     }
 
     const auth = this.verify(req, rawPath, segments, pairs);
