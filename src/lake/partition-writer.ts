@@ -84,7 +84,11 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
 
   /** Start a unit: its rows are appended batch by batch, and merged partition by partition. */
   beginUnit(symbols: readonly string[], stagingDir: string, onCommitted: (partitions: readonly CommittedPartition[]) => void): UnitWrite<S> {
-    return new UnitWrite(this, symbols, this.spareBuffers.pop() ?? new UnitBuffers(this.schema), this.scheme, stagingDir, onCommitted);
+    return new UnitWrite(this, symbols, this.scheme, stagingDir, onCommitted);
+  }
+
+  buffers(): UnitBuffers<S> {
+    return this.spareBuffers.pop() ?? new UnitBuffers(this.schema);
   }
 
   recycle(buffers: UnitBuffers<S>): void {

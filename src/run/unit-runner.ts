@@ -169,7 +169,7 @@ export class UnitRunner {
       });
       await write.commit();
     } finally {
-      write.release();
+      await write.release();
     }
   }
 

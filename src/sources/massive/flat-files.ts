@@ -10,10 +10,10 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { DuckDBConnection, DuckDBInstance, DuckDBVector } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import { connectUtc, duckMessage, openDuckDB, sqlString } from '../../lake/duck.js';
+import { connectUtc, copyDoubleChunk, duckMessage, openDuckDB, sqlString } from '../../lake/duck.js';
 import { allocateBarColumns, type BarColumns } from '../../lake/schema.js';
 import { RateBudget, systemClock } from '../../net/rate-budget.js';
 import { CancelledError } from '../../net/errors.js';
@@ -177,38 +177,74 @@ class MassiveFilesSource implements Source {
   async *fetchSessionBars(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
     await fsp.mkdir(request.scratch, { recursive: true });
     this.duck ??= openDuckDB();
-    const connection = await connectUtc(await this.duck);
+    const duck = await this.duck;
+    const wanted = `VALUES ${request.symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
+    // A connection per file in flight: one connection runs one query at a time.
+    const connections = await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, request.sessions.length) }, () => connectUtc(duck)));
     try {
-      await connection.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (VALUES ${request.symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}) v(symbol, idx)`);
-      const files = pLimit(FILES_AT_ONCE);
-      const kept = await Promise.all(request.sessions.map((date) => files(() => this.keepWanted(connection, request, date, signal))));
-      yield* this.readBack(connection, request, kept, reuse);
+      for (const c of connections) await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`);
+      const idle = [...connections];
+      const filtering = pLimit(connections.length);
+      // One file more than are being filtered is downloading, so DuckDB never waits on the network
+      // and at most that many day files are on disk.
+      const inFlight = pLimit(connections.length + 1);
+      // Fewer downloads than files in flight: the first file arrives sooner, and DuckDB starts on it.
+      const downloading = pLimit(connections.length);
+      // The first file that fails stops the others: the unit fails with its reason.
+      const failed = new AbortController();
+      const unitSignal = AbortSignal.any([signal, failed.signal]);
+      const settled = await Promise.allSettled(
+        request.sessions.map((date) =>
+          inFlight(async () => {
+            const key = flatFileKey(request.timeframe, date);
+            const gz = path.join(request.scratch, `${date}.csv.gz`);
+            await downloading(() => this.download(key, gz, unitSignal));
+            return filtering(async () => {
+              const connection = idle.pop()!;
+              try {
+                return await this.keepWanted(connection, key, gz, date, unitSignal);
+              } finally {
+                idle.push(connection);
+              }
+            });
+          }).catch((error: unknown) => {
+            failed.abort();
+            throw error;
+          }),
+        ),
+      );
+      const firstFailure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError && !signal.aborted));
+      if (firstFailure?.status === 'rejected') throw firstFailure.reason;
+      const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
+      yield* this.readBack(connections[0], request, kept, reuse);
     } finally {
-      connection.closeSync();
+      for (const c of connections) c.closeSync();
     }
   }
 
-  /** Download one day file to disk and keep the wanted tickers' rows of it in a Parquet file; returns that file. */
-  private async keepWanted(connection: DuckDBConnection, request: SessionBarRequest, date: IsoDate, signal: AbortSignal): Promise<string> {
-    const key = flatFileKey(request.timeframe, date);
-    const gz = path.join(request.scratch, `${date}.csv.gz`);
-    const out = path.join(request.scratch, `${date}.parquet`);
-    await this.download(key, gz, signal);
+  /** Keep the wanted tickers' rows of a downloaded day file in a Parquet file beside it; returns that file. */
+  private async keepWanted(connection: DuckDBConnection, key: string, gz: string, date: IsoDate, signal: AbortSignal): Promise<string> {
+    if (signal.aborted) throw new CancelledError();
+    const out = gz.replace(/\.csv\.gz$/, '.parquet');
     // A row stamped on another New York day than its file's is a provider defect: drop it, and say so.
     const from = BigInt(nyMidnightUtc(date)) * 1_000_000n;
     const to = BigInt(nyMidnightUtc(addDays(date, 1))) * 1_000_000n;
     try {
       await connection.run(
-        `COPY (SELECT w.idx, c.window_start, c.open, c.high, c.low, c.close, c.volume, c.transactions,
-                      c.window_start >= ${from} AND c.window_start < ${to} AS in_day
+        `COPY (SELECT w.idx, c.window_start, c.open, c.high, c.low, c.close, coalesce(c.volume, 0) AS volume, coalesce(c.transactions, 0) AS transactions,
+                      c.window_start >= ${from} AND c.window_start < ${to} AS in_day,
+                      c.window_start IS NOT NULL AND c.open IS NOT NULL AND c.high IS NOT NULL AND c.low IS NOT NULL AND c.close IS NOT NULL AS complete
                FROM read_csv(${sqlString(gz)}, header = true, compression = 'gzip',
                     types = {'ticker': 'VARCHAR', 'volume': 'DOUBLE', 'open': 'DOUBLE', 'close': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE', 'window_start': 'BIGINT', 'transactions': 'DOUBLE'}) c
                JOIN wanted w ON c.ticker = w.symbol)
          TO ${sqlString(out)} (FORMAT parquet)`,
       );
-      const reader = await connection.runAndReadAll(`SELECT count(*) FILTER (WHERE NOT in_day)::INTEGER FROM read_parquet(${sqlString(out)})`);
-      const outside = Number(reader.getRows()[0][0]);
+      const reader = await connection.runAndReadAll(
+        `SELECT count(*) FILTER (WHERE complete AND NOT in_day)::INTEGER, count(*) FILTER (WHERE NOT complete)::INTEGER FROM read_parquet(${sqlString(out)})`,
+      );
+      const [outside, incomplete] = reader.getRows()[0].map(Number);
       if (outside > 0) this.context.onWarning(`${key}: dropped ${outside} row(s) of the requested symbols stamped outside ${date} (New York), a provider defect`);
+      if (incomplete > 0) this.context.onWarning(`${key}: dropped ${incomplete} row(s) of the requested symbols without a time or price`);
     } catch (error) {
       throw new Error(`reading ${key} failed: ${duckMessage(error)}`);
     } finally {
@@ -255,15 +291,14 @@ class MassiveFilesSource implements Source {
     for (let first = 0; first < request.symbols.length; first += group) {
       const result = await connection.stream(
         `SELECT idx::DOUBLE, (window_start // 1000)::DOUBLE, open, high, low, close, volume, transactions
-         FROM read_parquet(${list}) WHERE in_day AND idx >= ${first} AND idx < ${first + group}
+         FROM read_parquet(${list}) WHERE in_day AND complete AND idx >= ${first} AND idx < ${first + group}
          ORDER BY idx, window_start`,
       );
       for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
         const n = chunk.rowCount;
         const recycled = reuse();
         const batch = recycled && recycled.time.length >= n ? recycled : allocateBarColumns(Math.max(n, BATCH_ROWS));
-        const columns = [batch.symbol, batch.time, batch.open, batch.high, batch.low, batch.close, batch.volume, batch.tradeCount];
-        columns.forEach((target, c) => copyDoubles(chunk.getColumnVector(c), target, n));
+        copyDoubleChunk(chunk, [batch.symbol, batch.time, batch.open, batch.high, batch.low, batch.close, batch.volume, batch.tradeCount]);
         batch.vwap.fill(Number.NaN, 0, n);
         batch.length = n;
         yield batch;
@@ -275,8 +310,4 @@ class MassiveFilesSource implements Source {
     void this.duck?.then((d) => d.closeSync());
     void this.client?.then((c) => c.destroy());
   }
-}
-
-function copyDoubles(vector: DuckDBVector, target: Float64Array, n: number): void {
-  for (let i = 0; i < n; i++) target[i] = (vector.getItem(i) as number | null) ?? Number.NaN;
 }
