@@ -3,8 +3,8 @@ import os from 'node:os';
 import { DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 
-export async function openDuckDB(threads = Math.max(1, os.availableParallelism())): Promise<DuckDBInstance> {
-  return DuckDBInstance.create(':memory:', { threads: String(threads) });
+export async function openDuckDB(threads = Math.max(1, os.availableParallelism()), memoryLimit?: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(':memory:', { threads: String(threads), ...(memoryLimit ? { memory_limit: memoryLimit } : {}) });
 }
 
 export async function connectUtc(instance: DuckDBInstance): Promise<DuckDBConnection> {

@@ -54,8 +54,8 @@ export interface PartitionSink<S extends DatasetSchema> {
 
 /**
  * Merges of one unit in flight at once. A merge of many small partitions is mostly DuckDB writing
- * one small file after another on one thread; a second merge on the other core, while the next rows
- * arrive in another buffer, nearly halves that (500 symbol-months of a 5-day flat-file run).
+ * one small file after another on one thread: a second merge, while the next rows arrive in another
+ * buffer, keeps a second core writing.
  */
 const WRITES_IN_FLIGHT = 2;
 

@@ -275,8 +275,10 @@ export interface SessionPlanOptions {
   scheme: PartitionScheme;
   /** Each session's version (versioned sources), copied into the units for the ledger. */
   versions?: ReadonlyMap<IsoDate, string>;
-  /** Sessions to fetch again for symbols beyond the run's own (a republished file, for every symbol that holds it). */
+  /** Sessions to fetch again, per symbol, beyond what the run wants (see staleSessions). */
   refresh?: ReadonlyMap<string, readonly IsoDate[]>;
+  /** Sessions a unit holds at most; undefined: a whole partition period. */
+  maxSessionsPerUnit?: number;
 }
 
 /**
@@ -290,8 +292,7 @@ export function sessionCovers(dates: readonly IsoDate[], calendar: TradingCalend
     let j = i;
     let next = nextSession(dates[j], calendar);
     while (j + 1 < dates.length && dates[j + 1] === next) next = nextSession(dates[++j], calendar);
-    const end = Math.min(nyMidnightUtc(next ?? addDays(dates[j], 1)), endInstant);
-    covers.push({ start: nyMidnightUtc(dates[i]), end: Math.max(end, nyMidnightUtc(dates[i]) + 1) });
+    covers.push({ start: nyMidnightUtc(dates[i]), end: Math.min(nyMidnightUtc(next ?? addDays(dates[j], 1)), endInstant) });
     i = j + 1;
   }
   return covers;
@@ -335,27 +336,80 @@ export function planSessions(req: PlanRequest, options: SessionPlanOptions): Pla
   }
   const order = new Map(req.symbols.map((s, i) => [s, i]));
   const units: WorkUnit[] = [];
+  const chunk = options.maxSessionsPerUnit ?? Infinity;
   for (const [, period] of [...periods.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const dates = [...period.dates].sort();
+    const periodDates = [...period.dates].sort();
     const symbols = [...new Set([...period.groups].flatMap((g) => g.symbols))].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || (a < b ? -1 : 1));
-    const covers = sessionCovers(dates, req.calendar, req.endInstant);
-    const versions = options.versions ? Object.fromEntries(dates.map((d) => [d, options.versions!.get(d) ?? ''])) : undefined;
-    units.push({
-      id: units.length + 1,
-      symbols,
-      start: covers[0].start,
-      end: covers[covers.length - 1].end,
-      sessions: dates,
-      covers,
-      ...(versions ? { versions } : {}),
-      estimatedBars: Math.ceil(dates.length * symbols.length * maxBarsPerSession(req.timeframe)),
-      estimatedRequests: dates.length,
-    });
+    for (let from = 0; from < periodDates.length; from += chunk) units.push(sessionUnit(units.length + 1, periodDates.slice(from, from + chunk), symbols, req, options.versions));
   }
   return { units, upToDate };
 }
 
-/** Whole sessions market-wide or windows per symbol batch: whichever plan needs fewer requests (per symbol on a tie). */
-export function fewerRequests(bySymbol: Plan, bySession: Plan): Plan {
-  return planRequests(bySession) < planRequests(bySymbol) ? bySession : bySymbol;
+function sessionUnit(id: number, dates: IsoDate[], symbols: string[], req: PlanRequest, listed: ReadonlyMap<IsoDate, string> | undefined): WorkUnit {
+  const covers = sessionCovers(dates, req.calendar, req.endInstant);
+  const versions = listed ? Object.fromEntries(dates.flatMap((d) => (listed.has(d) ? [[d, listed.get(d)!]] : []))) : undefined;
+  return {
+    id,
+    symbols,
+    start: covers[0].start,
+    end: covers[covers.length - 1].end,
+    sessions: dates,
+    covers,
+    ...(versions ? { versions } : {}),
+    estimatedBars: Math.ceil(dates.length * symbols.length * maxBarsPerSession(req.timeframe)),
+    estimatedRequests: dates.length,
+  };
+}
+
+/**
+ * Per group of symbols wanting the same intervals, whole sessions market-wide or windows per symbol
+ * batch, whichever makes the run need the fewest requests: symbols wanting a few sessions share
+ * grouped requests, symbols wanting long histories get their own. Trying each cut of the groups,
+ * ordered by sessions wanted, finds it (500 current symbols and one new one: one grouped request
+ * for the first, one history request for the other).
+ */
+export function fewestRequests(req: PlanRequest, options: SessionPlanOptions): Plan {
+  const groups = new Map<string, { sessions: number; symbols: string[] }>();
+  const sessionCache = new Map<string, number>();
+  for (const symbol of req.symbols) {
+    const intervals = wantedIntervals(req, symbol);
+    const key = intervals.map((i) => `${i.start}:${i.end}`).join(',');
+    let sessions = sessionCache.get(key);
+    if (sessions === undefined) sessionCache.set(key, (sessions = intervals.reduce((n, i) => n + sessionsIn(i, req.calendar).length, 0)));
+    const group = groups.get(key) ?? { sessions, symbols: [] };
+    group.symbols.push(symbol);
+    groups.set(key, group);
+  }
+  const ordered = [...groups.values()].sort((a, b) => a.sessions - b.sessions);
+  const bySymbol = ordered.map((g) => planRequests(plan({ ...req, symbols: g.symbols })));
+  let best = { cut: 0, requests: Infinity };
+  for (let cut = 0; cut <= ordered.length; cut++) {
+    const grouped = cut === 0 ? 0 : planRequests(planSessions({ ...req, symbols: ordered.slice(0, cut).flatMap((g) => g.symbols) }, options));
+    const requests = grouped + bySymbol.slice(cut).reduce((n, r) => n + r, 0);
+    // Per symbol on a tie: the canonical endpoint.
+    if (requests < best.requests || (requests === best.requests && cut < best.cut)) best = { cut, requests };
+  }
+  const sessionPart = planSessions({ ...req, symbols: ordered.slice(0, best.cut).flatMap((g) => g.symbols) }, options);
+  const symbolPart = plan({ ...req, symbols: ordered.slice(best.cut).flatMap((g) => g.symbols) });
+  const units = [...sessionPart.units, ...symbolPart.units].map((u, i) => ({ ...u, id: i + 1 }));
+  return { units, upToDate: req.symbols.filter((s) => sessionPart.upToDate.includes(s) || symbolPart.upToDate.includes(s)) };
+}
+
+/**
+ * Sessions whose stored data is not the provider's current version, and who holds them: a session
+ * the provider republished (another version than the one ingested), or one symbols hold without a
+ * recorded version (a unit stopped after some of its partitions were committed). Every symbol
+ * holding such a session gets it again, whatever the run asked for.
+ */
+export function staleSessions(
+  listed: ReadonlyMap<IsoDate, string>,
+  heldVersion: (date: IsoDate) => string | undefined,
+  holders: (date: IsoDate) => readonly string[],
+): Map<string, IsoDate[]> {
+  const refresh = new Map<string, IsoDate[]>();
+  for (const [date, version] of [...listed].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (heldVersion(date) === version) continue;
+    for (const symbol of holders(date)) refresh.set(symbol, [...(refresh.get(symbol) ?? []), date]);
+  }
+  return refresh;
 }

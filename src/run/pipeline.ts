@@ -12,10 +12,10 @@ import { PartitionWriter } from '../lake/partition-writer.js';
 import { BARS_SCHEMA } from '../lake/schema.js';
 import { CircuitBreaker } from '../net/circuit-breaker.js';
 import type { RetryPolicy } from '../net/retry.js';
-import { fewerRequests, plan, type Plan, type PlanRequest, planRequests, planSessions } from '../plan/planner.js';
+import { fewestRequests, plan, type Plan, type PlanRequest, planRequests, planSessions, staleSessions } from '../plan/planner.js';
 import { fromListedDates, nyseRuleCalendar } from '../shared/calendar.js';
 import { CannotProceedError, InterruptedError, UsageError } from '../shared/errors.js';
-import { type Interval, subtract } from '../shared/intervals.js';
+import type { Interval } from '../shared/intervals.js';
 import { type PartitionScheme, stagingRoot } from '../shared/lake-paths.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
 import { isIntraday, type Timeframe } from '../shared/timeframe.js';
@@ -134,20 +134,13 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   const { capabilities } = options.source;
   let calendar = reference.calendar ?? nyseRuleCalendar;
   let endInstant = options.endInstant;
-  const refresh = new Map<string, IsoDate[]>();
+  let refresh: Map<string, IsoDate[]> | undefined;
   if (listed) {
     // Only the sessions the provider has published exist, and nothing after the newest one is covered.
     calendar = fromListedDates(listed.versions.keys(), listed.from, listed.to);
     const newest = [...listed.versions.keys()].sort().pop();
     endInstant = Math.min(endInstant, nyMidnightUtc(newest === undefined ? listed.from : addDays(newest, 1)));
-    // A republished session is fetched again, for every symbol of the dataset that holds it.
-    for (const [date, version] of listed.versions) {
-      const held = ledger.sessionVersion(date);
-      if (held === undefined || held === version) continue;
-      const day = [{ start: nyMidnightUtc(date), end: nyMidnightUtc(addDays(date, 1)) }];
-      for (const [symbol, intervals] of covered) covered.set(symbol, subtract(intervals, day));
-      for (const symbol of ledger.symbolsCovering(day[0].start)) if (!covered.has(symbol)) refresh.set(symbol, [...(refresh.get(symbol) ?? []), date]);
-    }
+    refresh = staleSessions(listed.versions, (date) => ledger.sessionVersion(date), (date) => ledger.symbolsCovering(nyMidnightUtc(date)));
   }
   const request: PlanRequest = {
     symbols,
@@ -157,7 +150,8 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
     explicitStart: options.explicitStart,
     endInstant,
     covered,
-    lookbackSessions: options.lookbackSessions,
+    // Versioned sessions need no correction window: a corrected file has a new version.
+    lookbackSessions: listed ? 0 : options.lookbackSessions,
     refetch: options.refetch,
     threads: options.threads,
     pageRows: capabilities.pageRows,
@@ -166,8 +160,8 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
     maxSymbolsPerRequest: capabilities.maxSymbolsPerRequest,
   };
   const sessionRequests = capabilities.sessionRequests?.supportsTimeframe(options.timeframe) ? capabilities.sessionRequests : undefined;
-  const bySession = sessionRequests ? planSessions(request, { scheme, versions: listed?.versions, refresh }) : undefined;
-  const work = bySession === undefined ? plan(request) : sessionRequests?.only ? bySession : fewerRequests(plan(request), bySession);
+  const sessionOptions = { scheme, versions: listed?.versions, refresh, maxSessionsPerUnit: sessionRequests?.maxSessionsPerUnit };
+  const work = !sessionRequests ? plan(request) : sessionRequests.only ? planSessions(request, sessionOptions) : fewestRequests(request, sessionOptions);
   const rateLimit = rateLimitOf(options);
   // A source that makes no requests (generated data) costs none.
   const estimatedRequests = rateLimit === undefined ? 0 : planRequests(work);
@@ -272,7 +266,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
         writer,
         estimatedRequests: planned.report.estimatedRequests,
         estimatedBars: planned.report.estimatedBars,
-        symbolsTotal: options.symbols.length,
+        requested: new Set(options.symbols),
         symbolsDone: planned.report.upToDate.length + planned.notListed.size,
       },
       planned.work.units,

@@ -45,8 +45,8 @@ export interface UnitRunnerOptions {
   writer: PartitionWriter<typeof BARS_SCHEMA>;
   estimatedRequests: number;
   estimatedBars: number;
-  /** Symbols in the run, for the progress count (those already up to date count as done). */
-  symbolsTotal: number;
+  /** Symbols the run was asked for, for the progress count (those already up to date count as done). */
+  requested: ReadonlySet<string>;
   symbolsDone: number;
 }
 
@@ -70,6 +70,8 @@ export class UnitRunner {
   private requests = 0;
   private retries = 0;
   private unitsDone = 0;
+  /** Units that failed, whoever their symbols are (a refresh of symbols the run was not asked for included). */
+  private unitsFailed = 0;
   private symbolsDone: number;
   private lastLedgerSave = 0;
   private unitSeq: number;
@@ -176,7 +178,10 @@ export class UnitRunner {
   private batchesOf(unit: WorkUnit, staging: string, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
     const { source, timeframe, feed, adjustment } = this.options;
     const signal = this.internal.signal;
-    if (!unit.sessions) return source.fetchBars({ symbols: unit.symbols, timeframe, start: unit.start, end: unit.end, feed, adjustment }, signal, reuse);
+    if (!unit.sessions) {
+      if (!source.fetchBars) throw new Error(`source ${source.name} serves whole sessions only`);
+      return source.fetchBars({ symbols: unit.symbols, timeframe, start: unit.start, end: unit.end, feed, adjustment }, signal, reuse);
+    }
     if (!source.fetchSessionBars) throw new Error(`source ${source.name} cannot fetch whole sessions`);
     const scratch = path.join(staging, 'source');
     return source.fetchSessionBars({ symbols: unit.symbols, timeframe, sessions: unit.sessions, feed, adjustment, scratch }, signal, reuse);
@@ -207,7 +212,7 @@ export class UnitRunner {
       unitsDone: this.unitsDone,
       unitsTotal: this.unitSeq,
       symbolsDone: this.symbolsDone,
-      symbolsTotal: this.options.symbolsTotal,
+      symbolsTotal: this.options.requested.size,
     });
   }
 
@@ -232,6 +237,7 @@ export class UnitRunner {
     else if (error instanceof CircuitOpenError) this.stop({ kind: 'circuit', message: `${error.message}; stopped starting new work` });
     else if (error instanceof CancelledError || (this.internal.signal.aborted && !this.stoppedBy)) reason = 'cancelled before it finished';
     this.unitsDone += 1;
+    this.unitsFailed += 1;
     this.options.events.emit('unit', { phase: 'failed', worker, unit, rows: committed.rows, partitions: committed.partitions, durationMs, reason });
     for (const symbol of unit.symbols) this.finishSymbolUnit(symbol, worker, reason);
   }
@@ -253,7 +259,7 @@ export class UnitRunner {
     if (failure !== undefined && !state.failures.includes(failure)) state.failures.push(failure);
     state.pendingUnits -= 1;
     if (state.pendingUnits > 0) return;
-    this.symbolsDone += 1;
+    if (this.options.requested.has(symbol)) this.symbolsDone += 1;
     const outcome = state.failures.length > 0 ? 'failed' : state.rows === 0 ? 'no_data' : 'ok';
     const reason = state.failures.length > 0 ? state.failures.join('; ') : undefined;
     this.options.ledger.recordOutcome(symbol, outcome, reason);
@@ -304,7 +310,7 @@ export class UnitRunner {
       requests: this.requests,
       retries: this.retries,
       units: this.unitSeq,
-      complete: count('failed') === 0 && count('not_attempted') === 0 && !interrupted && !this.stoppedBy,
+      complete: count('failed') === 0 && count('not_attempted') === 0 && this.unitsFailed === 0 && !interrupted && !this.stoppedBy,
       stopped: interrupted ? { kind: 'interrupted', message: 'interrupted: commits in flight finished, the rest was not attempted' } : this.stoppedBy,
     };
   }

@@ -42,12 +42,15 @@ export function intradayMinutes(tf: Timeframe): number {
   return tf.unit === 'Min' ? tf.amount : tf.amount * 60;
 }
 
+/** Minutes of an extended session, 04:00–20:00 New York. */
+export const EXTENDED_SESSION_MINUTES = 16 * 60;
+
 /**
  * Upper bound on bars one symbol can have in one session: extended hours (04:00–20:00 New York)
  * for intraday, one for daily. Weekly and monthly bars are fewer than one per session.
  */
 export function maxBarsPerSession(tf: Timeframe): number {
-  if (isIntraday(tf)) return Math.ceil((16 * 60) / intradayMinutes(tf));
+  if (isIntraday(tf)) return Math.ceil(EXTENDED_SESSION_MINUTES / intradayMinutes(tf));
   if (tf.unit === 'Day') return 1;
   if (tf.unit === 'Week') return 1 / 4;
   return 1 / (19 * tf.amount);

@@ -43,6 +43,8 @@ export interface SessionRequests {
    * the version it ingested, and a session the provider republished is fetched again.
    */
   readonly versioned: boolean;
+  /** Sessions one unit fetches at most (each a request); undefined: a whole partition period. */
+  readonly maxSessionsPerUnit?: number;
 }
 
 export type ListingStatus = 'active' | 'inactive';
@@ -87,9 +89,10 @@ export interface Source {
   readonly capabilities: SourceCapabilities;
   /**
    * Every bar of the request, as batches in symbol-then-time order. `reuse` hands back the last
-   * batch once the caller has copied it, so a source can fill the same buffers again.
+   * batch once the caller has copied it, so a source can fill the same buffers again. Absent when
+   * it serves whole sessions only.
    */
-  fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
+  fetchBars?(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
   /** Present with `capabilities.sessionRequests`: every requested symbol's bars of the sessions, in symbol-then-time order. */
   fetchSessionBars?(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
   /** Present when sessions are versioned: the sessions it holds in [from, to] and each one's version. */

@@ -67,6 +67,13 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
     expect(fake.objectGets).toBe(gets + 1);
     await expectExact(fake, out, 'equities_1day', 'day_aggs_v1', symbols, '2023-12-20', '2024-02-10');
     expect(listFiles(path.join(out, '.staging'))).toEqual([]);
+
+    // The first day the symbols hold is republished: an incremental run (no --start) fetches it again too.
+    fake.republish('day_aggs_v1', '2023-12-27');
+    const incremental = await runCli(['symbols', ...symbols, '--source', 'massive-files', '--timeframe', '1Day', '--end', '2024-02-10', '--out', out], s3Env(fake));
+    expect(incremental.code).toBe(0);
+    expect(fake.objectGets).toBe(gets + 2);
+    await expectExact(fake, out, 'equities_1day', 'day_aggs_v1', symbols, '2023-12-20', '2024-02-10');
   });
 
   it('writes minute bars of several day files once per partition, drops rows stamped on another day and says so, and keeps secrets out of output', async () => {

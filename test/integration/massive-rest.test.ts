@@ -50,6 +50,15 @@ describe('ingest from Massive REST (fake server)', () => {
     expect(meta).toMatchObject({ source: 'massive', synthetic: false, partition: 'year' });
     for (const f of listFiles(out)) expect(fs.readFileSync(path.join(out, f)).includes(fake.apiKey), f).toBe(false);
     expect(r.stdout).not.toContain(fake.apiKey);
+    // A rerun of the same range asks for nothing and leaves the lake as it was.
+    const before = fake.log.length;
+    const files = listFiles(out).map((f) => [f, fs.statSync(path.join(out, f)).mtimeMs]);
+    const rerun = await runCli(args(out, '1Day', '2022-01-03', '2024-03-28', ...symbols), env(fake));
+    expect(rerun.code).toBe(0);
+    expect(fake.log.length).toBe(before);
+    await expectExact(fake, out, 'equities_1day', '1Day', symbols, '2022-01-03', '2024-03-28');
+    const after = new Map(listFiles(out).map((f) => [f, fs.statSync(path.join(out, f)).mtimeMs]));
+    for (const [f, mtime] of files) if (String(f).endsWith('.parquet')) expect(after.get(String(f)), String(f)).toBe(mtime);
   });
 
   it('pages minute bars through next_url on our host, windows within the base-aggregate limit, for intraday, weekly and monthly bars', async () => {

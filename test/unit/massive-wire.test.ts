@@ -14,7 +14,7 @@ describe('Massive REST requests', () => {
     expect(Object.fromEntries(url.searchParams)).toEqual({ adjusted: 'false', sort: 'asc', limit: '50000' });
     expect(new URL(aggregatesUrl('https://x', 'A', tf('1Week'), 0, 10, 'split')).searchParams.get('adjusted')).toBe('true');
     expect(new URL(aggregatesUrl('https://x', 'A', tf('3Month'), 0, 10, 'raw')).pathname).toContain('/range/3/month/');
-    expect(groupedDailyUrl('https://x/', '2024-03-28', 'raw')).toBe('https://x/v2/aggs/grouped/locale/us/market/stocks/2024-03-28?adjusted=false');
+    expect(groupedDailyUrl('https://x/', '2024-03-28', 'raw')).toBe('https://x/v2/aggs/grouped/locale/us/market/stocks/2024-03-28?adjusted=false&include_otc=true');
   });
 
   it('follows next_url on the configured host, never keeping a key from it', () => {

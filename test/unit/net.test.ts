@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { withAttempts } from '../../src/net/attempts.js';
 import { CircuitBreaker } from '../../src/net/circuit-breaker.js';
 import { BodyBuffer, errorMessageOf } from '../../src/net/http.js';
 import { type Clock, RateBudget } from '../../src/net/rate-budget.js';
@@ -6,7 +7,7 @@ import { backoffDelay, DEFAULT_RETRY_POLICY, rateLimitedDelay } from '../../src/
 import { barsUrl, checkBarsPage } from '../../src/sources/alpaca/bars-request.js';
 import { parseTimeframe } from '../../src/shared/timeframe.js';
 import { classifyAlpacaError } from '../../src/sources/alpaca/source.js';
-import { HttpStatusError } from '../../src/net/errors.js';
+import { CircuitOpenError, HttpStatusError } from '../../src/net/errors.js';
 import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../../src/sources/errors.js';
 import { mulberry32 } from '../support/fake-alpaca.js';
 
@@ -181,5 +182,45 @@ describe('Alpaca pages', () => {
     expect(invalid).toBeInstanceOf(InvalidSymbolError);
     expect((invalid as InvalidSymbolError).symbol).toBe('BADX');
     expect(errorMessageOf('{"message":"invalid timeframe","code":42210000}')).toBe('invalid timeframe');
+    expect(errorMessageOf('{"status":"ERROR","request_id":"r","error":"Unknown API Key"}')).toBe('Unknown API Key');
   });
 });
+
+describe('attempts through another client (an SDK)', () => {
+  /** A clock that only moves when slept on. */
+  const virtualClock = (): Clock & { slept: number[] } => {
+    let now = 0;
+    const slept: number[] = [];
+    return { slept, now: () => now, sleep: async (ms) => void (slept.push(ms), (now += ms)) };
+  };
+  const failing = (status: number | undefined) => Object.assign(new Error('boom'), { status });
+  const classify = (error: unknown) => {
+    const status = (error as { status?: number }).status;
+    return { retryable: status === undefined || status >= 500, reason: `HTTP ${status}`, status, requestId: undefined };
+  };
+
+  it('retries retryable failures with the policy backoff, reports every attempt, and stops at a final one', async () => {
+    const clock = virtualClock();
+    const events: { attempt: number; willRetry?: boolean }[] = [];
+    const outcomes = [failing(503), failing(undefined), 'ok'];
+    const options = { what: 's3://b/k', policy: { ...DEFAULT_RETRY_POLICY, baseDelayMs: 100 }, budget: new RateBudget(6000, clock), breaker: new CircuitBreaker(10), signal: new AbortController().signal, onRequest: (e: { attempt: number; failure?: { willRetry: boolean } }) => events.push({ attempt: e.attempt, willRetry: e.failure?.willRetry }), classify, clock, random: () => 0.5 };
+    const result = await withAttempts(options, async () => {
+      const next = outcomes.shift();
+      if (next instanceof Error) throw next;
+      return next;
+    });
+    expect(result).toBe('ok');
+    expect(events).toEqual([{ attempt: 1, willRetry: true }, { attempt: 2, willRetry: true }, { attempt: 3, willRetry: undefined }]);
+    expect(clock.slept.filter((ms) => ms > 0)).toEqual([backoffDelay(options.policy, 1, 0.5), backoffDelay(options.policy, 2, 0.5)]);
+    let calls = 0;
+    await expect(withAttempts(options, async () => { calls++; throw failing(403); })).rejects.toMatchObject({ status: 403 });
+    expect(calls).toBe(1);
+  });
+
+  it('gives up when the breaker opens', async () => {
+    const clock = virtualClock();
+    const options = { what: 'x', policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 10 }, budget: new RateBudget(6000, clock), breaker: new CircuitBreaker(2), signal: new AbortController().signal, onRequest: () => undefined, classify, clock };
+    await expect(withAttempts(options, async () => { throw failing(500); })).rejects.toBeInstanceOf(CircuitOpenError);
+  });
+});
+

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { nyseRuleCalendar } from '../../src/shared/calendar.js';
-import { subtract, union } from '../../src/shared/intervals.js';
-import { fewerRequests, plan, type PlanRequest, planRequests, planSessions, resumeInstant, sessionCovers, unitTarget, wantedIntervals } from '../../src/plan/planner.js';
+import { fromListedDates, nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { intersect, subtract, union } from '../../src/shared/intervals.js';
+import { fewestRequests, plan, type PlanRequest, planRequests, planSessions, resumeInstant, sessionCovers, staleSessions, unitTarget, wantedIntervals } from '../../src/plan/planner.js';
 import { parseTimeframe } from '../../src/shared/timeframe.js';
 import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 
@@ -26,6 +26,7 @@ describe('intervals', () => {
   it('subtracts and unions', () => {
     expect(subtract([{ start: 0, end: 10 }], [{ start: 2, end: 4 }, { start: 8, end: 12 }])).toEqual([{ start: 0, end: 2 }, { start: 4, end: 8 }]);
     expect(union([{ start: 0, end: 2 }], [{ start: 2, end: 5 }, { start: 7, end: 9 }])).toEqual([{ start: 0, end: 5 }, { start: 7, end: 9 }]);
+    expect(intersect([{ start: 0, end: 5 }, { start: 7, end: 9 }], [{ start: 3, end: 8 }])).toEqual([{ start: 3, end: 5 }, { start: 7, end: 8 }]);
   });
 });
 
@@ -156,14 +157,19 @@ describe('planner for whole sessions fetched market-wide', () => {
     const massive = { pageRows: 50_000, maxSymbolsPerRequest: 1, windowFitsOnePage: true };
     const covered = new Map(symbols.map((s) => [s, [{ start: day('2015-01-02'), end: day('2024-03-28') }]]));
     const nightly = base({ ...massive, symbols, covered, explicitStart: false, startDate: '2015-01-02', lookbackSessions: 0, endInstant: day('2024-03-29') });
-    const chosen = fewerRequests(plan(nightly), planSessions(nightly, { scheme: 'year' }));
+    const chosen = fewestRequests(nightly, { scheme: 'year' });
     expect(chosen.units).toHaveLength(1);
     expect(chosen.units[0].sessions).toEqual(['2024-03-28']);
     expect(planRequests(chosen)).toBe(1);
     const backfill = base({ ...massive, symbols, startDate: '2015-01-02', endInstant: day('2025-01-01') });
-    const choice = fewerRequests(plan(backfill), planSessions(backfill, { scheme: 'year' }));
-    expect(choice.units[0].sessions).toBeUndefined();
+    const choice = fewestRequests(backfill, { scheme: 'year' });
+    expect(choice.units.every((u) => u.sessions === undefined)).toBe(true);
     expect(planRequests(choice)).toBe(500);
+    // The nightly update with one symbol new to the lake: one grouped request, one history request.
+    const mixed = fewestRequests({ ...nightly, symbols: [...symbols, 'NEW'] }, { scheme: 'year' });
+    expect(planRequests(mixed)).toBe(2);
+    expect(mixed.units.find((u) => u.sessions)?.symbols).toHaveLength(500);
+    expect(mixed.units.find((u) => !u.sessions)?.symbols).toEqual(['NEW']);
   });
 
   it('covers runs of sessions up to the next session, so weekends are covered and gaps are not', () => {
@@ -184,6 +190,38 @@ describe('planner for whole sessions fetched market-wide', () => {
     expect(unit.symbols).toEqual(['A', 'B', 'OLD']);
     expect(unit.sessions![0]).toBe('2024-01-02');
     expect(unit.versions!['2024-03-01']).toBe('"e1"');
+  });
+});
+
+describe('versioned sessions (day files with ETags)', () => {
+  const listed = new Map([['2024-03-04', '"a"'], ['2024-03-05', '"b2"'], ['2024-03-06', '"c"'], ['2024-03-07', '"d"']]);
+  const held: Record<string, string> = { '2024-03-04': '"a"', '2024-03-05': '"b1"' };
+  const holders: Record<string, string[]> = { '2024-03-04': ['AAPL'], '2024-03-05': ['AAPL', 'OLD'], '2024-03-06': ['AAPL'] };
+
+  it('refreshes a republished session and one held without a version, for every symbol holding it; never a session nobody holds', () => {
+    const refresh = staleSessions(listed, (d) => held[d], (d) => holders[d] ?? []);
+    expect(Object.fromEntries(refresh)).toEqual({ AAPL: ['2024-03-05', '2024-03-06'], OLD: ['2024-03-05'] });
+  });
+
+  it('plans refreshed sessions even before the run’s own range, with the listed versions', () => {
+    const req = base({ symbols: ['AAPL'], startDate: '2024-03-07', endInstant: day('2024-03-08'), calendar: fromListedDates(listed.keys(), '2024-03-04', '2024-03-07') });
+    const p = planSessions(req, { scheme: 'month', versions: listed, refresh: staleSessions(listed, (d) => held[d], (d) => holders[d] ?? []) });
+    expect(p.units).toHaveLength(1);
+    expect(p.units[0].sessions).toEqual(['2024-03-05', '2024-03-06', '2024-03-07']);
+    expect(p.units[0].symbols).toEqual(['AAPL', 'OLD']);
+    expect(p.units[0].versions).toEqual({ '2024-03-05': '"b2"', '2024-03-06': '"c"', '2024-03-07': '"d"' });
+  });
+
+  it('knows only the listed sessions inside the listed range, the rules outside it', () => {
+    const calendar = fromListedDates(['2024-03-05', '2024-03-07'], '2024-03-04', '2024-03-08');
+    expect(calendar.sessions('2024-03-01', '2024-03-12').map((s) => s.date)).toEqual(['2024-03-01', '2024-03-05', '2024-03-07', '2024-03-11', '2024-03-12']);
+  });
+
+  it('splits a period into units of at most maxSessionsPerUnit sessions', () => {
+    const req = base({ symbols: ['A', 'B'], startDate: '2024-01-02', endInstant: day('2024-04-01') });
+    const p = planSessions(req, { scheme: 'year', maxSessionsPerUnit: 21 });
+    expect(p.units.map((u) => u.sessions!.length)).toEqual([21, 21, 19]);
+    for (let i = 1; i < p.units.length; i++) expect(p.units[i].start).toBe(p.units[i - 1].end);
   });
 });
 

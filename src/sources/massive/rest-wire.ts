@@ -8,8 +8,6 @@ import type { Timeframe } from '../../shared/timeframe.js';
 
 /** Base aggregates one request may scan (`limit`'s maximum): minute bars for intraday, daily bars otherwise. */
 export const MAX_BASE_AGGREGATES = 50_000;
-/** Base minute aggregates one session can hold: 04:00–20:00 New York. */
-export const BASE_MINUTES_PER_SESSION = 16 * 60;
 
 /** The `{multiplier}/{timespan}` of a timeframe. */
 export function aggregateSpan(tf: Timeframe): { multiplier: number; timespan: 'minute' | 'hour' | 'day' | 'week' | 'month' } {
@@ -35,7 +33,8 @@ export function aggregatesUrl(baseUrl: string, ticker: string, tf: Timeframe, st
 
 /** Every ticker's daily bar of one session. */
 export function groupedDailyUrl(baseUrl: string, date: IsoDate, adjustment: string | undefined): string {
-  return `${trimBase(baseUrl)}/v2/aggs/grouped/locale/us/market/stocks/${date}?adjusted=${adjustedParam(adjustment)}`;
+  // OTC tickers are left out unless asked for; the per-ticker endpoint serves them, so both paths must.
+  return `${trimBase(baseUrl)}/v2/aggs/grouped/locale/us/market/stocks/${date}?adjusted=${adjustedParam(adjustment)}&include_otc=true`;
 }
 
 /**
@@ -106,7 +105,15 @@ function put(batch: BarColumns, symbolIndex: number, timeMs: number, row: Aggreg
   batch.tradeCount[i] = typeof row.n === 'number' ? row.n : 0;
 }
 
-/** One ticker's page as columns: bars starting in [start, end) only (weekly and monthly windows may reach outside). */
+/**
+ * How far before a window's start a bar of the window may be stamped: a weekly or monthly bar is
+ * stamped where Massive's period starts, which need not be where ours does (a week from Sunday, say).
+ */
+export function periodSlackMs(tf: Timeframe): number {
+  return tf.unit === 'Week' || tf.unit === 'Month' ? 7 * 86_400_000 : 0;
+}
+
+/** One ticker's page as columns: bars of the window [start, end) only (see periodSlackMs). */
 export function aggregatesToColumns(page: AggregatesPage, symbolIndex: number, start: number, end: number, reuse: BarColumns | undefined): { columns: BarColumns; unusable: number } {
   const batch = reuse && reuse.time.length >= page.results.length ? reuse : allocateBarColumns(Math.max(1, page.results.length));
   batch.length = 0;

@@ -8,17 +8,17 @@ import type { BarColumns } from '../../lake/schema.js';
 import { HttpStatusError } from '../../net/errors.js';
 import { BodyBuffer, HttpClient } from '../../net/http.js';
 import { RateBudget } from '../../net/rate-budget.js';
-import { isIntraday, type Timeframe } from '../../shared/timeframe.js';
+import { EXTENDED_SESSION_MINUTES, isIntraday, type Timeframe } from '../../shared/timeframe.js';
 import { CredentialsError, PlanRestrictionError } from '../errors.js';
 import type { BarRequest, SessionBarRequest, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
 import {
   aggregatesToColumns,
   aggregatesUrl,
-  BASE_MINUTES_PER_SESSION,
   followNextUrl,
   GroupedDailyRows,
   groupedDailyUrl,
   MAX_BASE_AGGREGATES,
+  periodSlackMs,
   readAggregatesPage,
   type AggregatesPage,
 } from './rest-wire.js';
@@ -40,9 +40,10 @@ export const MASSIVE_CAPABILITIES: SourceCapabilities = {
   supportsTimeframe: (tf: Timeframe) => isIntraday(tf) || tf.unit === 'Day' || tf.unit === 'Week' || tf.unit === 'Month',
   maxSymbolsPerRequest: 1,
   pageRows: MAX_BASE_AGGREGATES,
-  countedRowsPerSession: (tf: Timeframe) => (isIntraday(tf) ? BASE_MINUTES_PER_SESSION : 1),
+  countedRowsPerSession: (tf: Timeframe) => (isIntraday(tf) ? EXTENDED_SESSION_MINUTES : 1),
   windowFitsOnePage: true,
-  sessionRequests: { supportsTimeframe: (tf: Timeframe) => tf.unit === 'Day', only: false, versioned: false },
+  // A month of grouped requests a unit: at the free plan's 5 a minute, a stopped run loses little.
+  sessionRequests: { supportsTimeframe: (tf: Timeframe) => tf.unit === 'Day', only: false, versioned: false, maxSessionsPerUnit: 21 },
   feeds: [],
   adjustments: ['raw', 'split'],
   calendar: false,
@@ -120,12 +121,13 @@ class MassiveRestSource implements Source {
 
   async *fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
     const buffer = new BodyBuffer();
+    const from = request.start - periodSlackMs(request.timeframe);
     for (const [index, ticker] of request.symbols.entries()) {
-      let url: string | undefined = aggregatesUrl(this.baseUrl, ticker, request.timeframe, request.start, request.end, request.adjustment);
+      let url: string | undefined = aggregatesUrl(this.baseUrl, ticker, request.timeframe, from, request.end, request.adjustment);
       const seen = new Set<string>();
       while (url !== undefined) {
         const page = await this.page(url, signal, buffer);
-        const { columns, unusable } = aggregatesToColumns(page, index, request.start, request.end, reuse());
+        const { columns, unusable } = aggregatesToColumns(page, index, from, request.end, reuse());
         if (unusable > 0) this.warn(`${ticker}: dropped ${unusable} bar(s) Massive sent without a time or price`);
         if (columns.length > 0) yield columns;
         url = page.nextUrl === undefined ? undefined : followNextUrl(this.baseUrl, page.nextUrl);
