@@ -52,6 +52,9 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
   /** Connections not running a write; one is opened per concurrent write. */
   private readonly idle: DuckDBConnection[] = [];
   private readonly spareBuffers: UnitBuffers<S>[] = [];
+  /** Units writing, and buffers handed out (one per unit, plus those of background merges). */
+  private unitsOpen = 0;
+  private buffersOut = 0;
   private readonly writeSlots = pLimit(WRITE_CONCURRENCY);
   private readonly columns: string[];
   /** The schema's columns as read from memory: NaN in a nullable column is NULL. */
@@ -88,10 +91,21 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
   }
 
   buffers(): UnitBuffers<S> {
+    this.unitsOpen += 1;
+    this.buffersOut += 1;
     return this.spareBuffers.pop() ?? new UnitBuffers(this.schema);
   }
 
-  recycle(buffers: UnitBuffers<S>): void {
+  extraBuffers(): UnitBuffers<S> | undefined {
+    // Only WRITE_CONCURRENCY merges run at once: more buffers than that beyond one per unit only cost memory.
+    if (this.buffersOut - this.unitsOpen >= WRITE_CONCURRENCY) return undefined;
+    this.buffersOut += 1;
+    return this.spareBuffers.pop() ?? new UnitBuffers(this.schema);
+  }
+
+  recycle(buffers: UnitBuffers<S>, unitDone = false): void {
+    if (unitDone) this.unitsOpen -= 1;
+    this.buffersOut -= 1;
     this.spareBuffers.push(buffers);
   }
 

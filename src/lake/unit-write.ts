@@ -49,15 +49,19 @@ export interface PartitionToWrite {
 export interface PartitionSink<S extends DatasetSchema> {
   writePartitions(partitions: readonly PartitionToWrite[], stagingDir: string): Promise<void>;
   buffers(): UnitBuffers<S>;
-  recycle(buffers: UnitBuffers<S>): void;
+  /** A second buffer for a unit whose merge runs in the background; undefined when enough are out. */
+  extraBuffers(): UnitBuffers<S> | undefined;
+  /** Buffers back, from a merge or (`unitDone`) from a unit that finished. */
+  recycle(buffers: UnitBuffers<S>, unitDone?: boolean): void;
 }
 
 /**
- * Merges of one unit in flight at once. A merge of many small partitions is mostly DuckDB writing
- * one small file after another on one thread: a second merge, while the next rows arrive in another
- * buffer, keeps a second core writing.
+ * A merge of many small partitions is mostly DuckDB writing one small file after another on one
+ * thread: such a merge runs while the next rows arrive in another buffer, and a second one may start
+ * beside it. A merge of a few large partitions keeps the unit waiting, and its single buffer.
  */
 const WRITES_IN_FLIGHT = 2;
+const OVERLAP_MIN_PARTITIONS = 8;
 
 export class UnitWrite<S extends DatasetSchema> {
   private readonly pending: PendingPartitions;
@@ -112,9 +116,17 @@ export class UnitWrite<S extends DatasetSchema> {
     if (this.buffer.length < FLUSH_ROWS) return;
     const done = this.pending.completed();
     if (done.length === 0) return;
+    const next = done.length < OVERLAP_MIN_PARTITIONS ? undefined : this.sink.extraBuffers();
+    if (!next) {
+      await this.write(done, this.buffers);
+      const open = this.pending.open();
+      if (open) this.keepOnly(open);
+      else this.buffer.length = 0;
+      return;
+    }
     const full = this.buffers;
     const open = this.pending.open();
-    this.buffers = this.sink.buffers();
+    this.buffers = next;
     this.buffers.columns.length = 0;
     if (open) this.carry(full, open);
     const write = this.write(done, full).finally(() => this.sink.recycle(full));
@@ -122,6 +134,24 @@ export class UnitWrite<S extends DatasetSchema> {
     this.writes.push(write.catch((error: unknown) => void (this.failure ??= error)));
     if (this.writes.length >= WRITES_IN_FLIGHT) await this.writes.shift();
     this.throwIfFailed();
+  }
+
+  /** Move the open partition's rows, in arrival order, to the start of the buffer and drop the rest. */
+  private keepOnly(open: PendingPartition): void {
+    const { ids } = this.buffers;
+    if (open.lastRow - open.firstRow + 1 === open.rows) {
+      for (const field of this.fields) columnOf(this.buffer, field).copyWithin(0, open.firstRow, open.lastRow + 1);
+    } else {
+      let w = 0;
+      for (let r = open.firstRow; r <= open.lastRow; r++) {
+        if (ids[r] !== open.id) continue;
+        for (const field of this.fields) columnOf(this.buffer, field).copyWithin(w, r, r + 1);
+        w++;
+      }
+    }
+    ids.fill(open.id, 0, open.rows);
+    this.buffer.length = open.rows;
+    this.pending.movedToFront(open);
   }
 
   /** Copy the open partition's rows, in arrival order, from `from` to the start of the current buffer. */
@@ -164,7 +194,7 @@ export class UnitWrite<S extends DatasetSchema> {
   /** Hand the buffers to the next unit, once no merge reads them; this unit must not be used afterwards. */
   async release(): Promise<void> {
     await Promise.allSettled(this.writes.splice(0));
-    this.sink.recycle(this.buffers);
+    this.sink.recycle(this.buffers, true);
   }
 
   /**

@@ -117,24 +117,25 @@ describe('partition writer', () => {
 
   it('keeps every row while merges overlap: a row arriving for a partition already being merged is merged after it', async () => {
     const staging = fs.mkdtempSync(path.join(storage, 'stage-'));
-    const symbols = Array.from({ length: 12 }, (_, i) => `OV${i}`);
+    const symbols = Array.from({ length: 24 }, (_, i) => `OV${i}`);
     const { unit, rows: committedRows } = begin(symbols, staging);
-    // 12 symbols × 6,000 rows in pages of 2,000: merges start every 50,000 rows, while pages keep coming.
-    for (let s = 0; s < 12; s++) {
-      for (let from = 0; from < 6000; from += 2000) {
-        unit.append(page(Array.from({ length: 2000 }, (_, i): [number, number, number] => [s, from + i, s * 10_000 + from + i])));
+    // 24 symbols × 3,000 rows in pages of 1,000: merges of ~16 small partitions start every 50,000
+    // rows and run while pages keep coming.
+    for (let s = 0; s < 24; s++) {
+      for (let from = 0; from < 3000; from += 1000) {
+        unit.append(page(Array.from({ length: 1000 }, (_, i): [number, number, number] => [s, from + i, s * 10_000 + from + i])));
         await unit.flushIfFull();
       }
       // A late row for symbol 0, after its partition went to a merge (a provider out of order).
-      if (s === 10) unit.append(page([[0, 6000, 99]]));
+      if (s === 20) unit.append(page([[0, 3000, 99]]));
     }
     await unit.commit();
     await unit.release();
-    expect(committedRows()).toBe(12 * 6000 + 1);
+    expect(committedRows()).toBe(24 * 3000 + 1);
     const first = await read('OV0');
-    expect(first).toHaveLength(6001);
-    expect(first[6000]).toEqual([minute(6000), 99]);
+    expect(first).toHaveLength(3001);
+    expect(first[3000]).toEqual([minute(3000), 99]);
     expect(first.map(([t]) => t)).toEqual([...first.map(([t]) => t)].sort((a, b) => a - b));
-    for (let s = 1; s < 12; s++) expect(await read(`OV${s}`)).toHaveLength(6000);
+    for (let s = 1; s < 24; s++) expect(await read(`OV${s}`)).toHaveLength(3000);
   });
 });

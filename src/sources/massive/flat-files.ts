@@ -178,6 +178,8 @@ class MassiveFilesSource implements Source {
     this.duck ??= openDuckDB(undefined, DUCKDB_MEMORY_LIMIT);
     const duck = await this.duck;
     const wanted = `VALUES ${request.symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
+    // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
+    const group = Math.max(1, Math.floor(SORT_GROUP_ROWS / (request.sessions.length * maxBarsPerSession(request.timeframe))));
     // A connection per file in flight: one connection runs one query at a time.
     const connections = await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, request.sessions.length) }, () => connectUtc(duck)));
     try {
@@ -201,7 +203,7 @@ class MassiveFilesSource implements Source {
             return filtering(async () => {
               const connection = idle.pop()!;
               try {
-                return await this.keepWanted(connection, key, gz, date, unitSignal);
+                return await this.keepWanted(connection, key, gz, date, group, unitSignal);
               } finally {
                 idle.push(connection);
               }
@@ -215,36 +217,43 @@ class MassiveFilesSource implements Source {
       const firstFailure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError && !signal.aborted));
       if (firstFailure?.status === 'rejected') throw firstFailure.reason;
       const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
-      yield* this.readBack(connections[0], request, kept, reuse);
+      yield* this.readBack(connections[0], request, kept, group, reuse);
     } finally {
       for (const c of connections) c.closeSync();
     }
   }
 
-  /** Keep the wanted tickers' rows of a downloaded day file in a Parquet file beside it; returns that file. */
-  private async keepWanted(connection: DuckDBConnection, key: string, gz: string, date: IsoDate, signal: AbortSignal): Promise<string> {
+  /**
+   * Keep the wanted tickers' rows of a downloaded day file, as Parquet files beside it, one per group
+   * of `group` symbols (`<day>/g=<n>/…`), so reading a group back reads only its rows; returns the day's directory.
+   */
+  private async keepWanted(connection: DuckDBConnection, key: string, gz: string, date: IsoDate, group: number, signal: AbortSignal): Promise<string> {
     if (signal.aborted) throw new CancelledError();
-    const out = gz.replace(/\.csv\.gz$/, '.parquet');
+    const out = gz.replace(/\.csv\.gz$/, '');
     // A row stamped on another New York day than its file's is a provider defect: drop it, and say so.
     // The rows are sorted when read back, so the copy need not keep the file's order (a third faster).
     const from = BigInt(nyMidnightUtc(date)) * 1_000_000n;
     const to = BigInt(nyMidnightUtc(addDays(date, 1))) * 1_000_000n;
     try {
       await connection.run(
-        `COPY (SELECT w.idx, c.window_start, c.open, c.high, c.low, c.close, coalesce(c.volume, 0) AS volume, coalesce(c.transactions, 0) AS transactions,
+        `COPY (SELECT w.idx // ${group} AS g, w.idx, c.window_start, c.open, c.high, c.low, c.close, coalesce(c.volume, 0) AS volume, coalesce(c.transactions, 0) AS transactions,
                       c.window_start >= ${from} AND c.window_start < ${to} AS in_day,
                       c.window_start IS NOT NULL AND c.open IS NOT NULL AND c.high IS NOT NULL AND c.low IS NOT NULL AND c.close IS NOT NULL AS complete
                FROM read_csv(${sqlString(gz)}, header = true, compression = 'gzip',
                     types = {'ticker': 'VARCHAR', 'volume': 'DOUBLE', 'open': 'DOUBLE', 'close': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE', 'window_start': 'BIGINT', 'transactions': 'DOUBLE'}) c
                JOIN wanted w ON c.ticker = w.symbol)
-         TO ${sqlString(out)} (FORMAT parquet, PRESERVE_ORDER false)`,
+         TO ${sqlString(out)} (FORMAT parquet, PARTITION_BY (g), PRESERVE_ORDER false)`,
       );
-      const reader = await connection.runAndReadAll(
-        `SELECT count(*) FILTER (WHERE complete AND NOT in_day)::INTEGER, count(*) FILTER (WHERE NOT complete)::INTEGER FROM read_parquet(${sqlString(out)})`,
-      );
-      const [outside, incomplete] = reader.getRows()[0].map(Number);
-      if (outside > 0) this.context.onWarning(`${key}: dropped ${outside} row(s) of the requested symbols stamped outside ${date} (New York), a provider defect`);
-      if (incomplete > 0) this.context.onWarning(`${key}: dropped ${incomplete} row(s) of the requested symbols without a time or price`);
+      // A day without any of the symbols writes no file.
+      const written = await fsp.readdir(out).catch(() => [] as string[]);
+      if (written.length > 0) {
+        const reader = await connection.runAndReadAll(
+          `SELECT count(*) FILTER (WHERE complete AND NOT in_day)::INTEGER, count(*) FILTER (WHERE NOT complete)::INTEGER FROM read_parquet(${sqlString(path.join(out, '*', '*.parquet'))})`,
+        );
+        const [outside, incomplete] = reader.getRows()[0].map(Number);
+        if (outside > 0) this.context.onWarning(`${key}: dropped ${outside} row(s) of the requested symbols stamped outside ${date} (New York), a provider defect`);
+        if (incomplete > 0) this.context.onWarning(`${key}: dropped ${incomplete} row(s) of the requested symbols without a time or price`);
+      }
     } catch (error) {
       throw new Error(`reading ${key} failed: ${duckMessage(error)}`);
     } finally {
@@ -268,15 +277,18 @@ class MassiveFilesSource implements Source {
     });
   }
 
-  /** The kept rows of every day, in symbol-then-time order, a bounded group of symbols at a time. */
-  private async *readBack(connection: DuckDBConnection, request: SessionBarRequest, files: string[], reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
-    const perSymbol = request.sessions.length * maxBarsPerSession(request.timeframe);
-    const group = Math.max(1, Math.floor(SORT_GROUP_ROWS / perSymbol));
-    const list = `[${files.map(sqlString).join(', ')}]`;
-    for (let first = 0; first < request.symbols.length; first += group) {
+  /** The kept rows of every day, in symbol-then-time order, one group of symbols at a time. */
+  private async *readBack(connection: DuckDBConnection, request: SessionBarRequest, days: string[], group: number, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
+    for (let g = 0; g * group < request.symbols.length; g++) {
+      const files: string[] = [];
+      for (const day of days) {
+        const dir = path.join(day, `g=${g}`);
+        for (const name of await fsp.readdir(dir).catch(() => [] as string[])) files.push(path.join(dir, name));
+      }
+      if (files.length === 0) continue;
       const result = await connection.stream(
         `SELECT idx::DOUBLE, (window_start // 1000)::DOUBLE, open, high, low, close, volume, transactions
-         FROM read_parquet(${list}) WHERE in_day AND complete AND idx >= ${first} AND idx < ${first + group}
+         FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false) WHERE in_day AND complete
          ORDER BY idx, window_start`,
       );
       for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
