@@ -5,13 +5,30 @@
  * malformed symbols and unknown parameters, 403 for bad keys and plan restrictions, 422 for a bad
  * timeframe, X-RateLimit-* headers and 429, plus injectable faults (5xx, resets, truncated and slow
  * responses). Its data is the synthetic market, so tests can compute exactly what it holds.
+ *
+ * Corporate actions (reference "Corporate actions"; the model is ./corporate-actions.ts): the fake
+ * has a notion of "now" (a New York date, `setNow`, default today) and a list of actions. It lists
+ * the actions visible at "now" under `GET /v1/corporate-actions` (and `/v1beta1/…`), and bars asked
+ * with `adjustment=split|dividend|all` (comma-combinable; `spin-off` is accepted and changes nothing)
+ * are back-adjusted as of "now"; `raw` (the default) is untouched. Interpretations: `symbols` is
+ * required here (real Alpaca would list every symbol); `cusips` and `ids` are not modelled (400 like
+ * any unexpected parameter); `start`/`end` default to "now"; `limit` 1..1000, default 100 (Alpaca's
+ * docs); records are ordered by process_date (= ex_date for every type here), then type, symbol and
+ * id, and `sort=desc` reverses that; the page token is opaque and null once nothing is left; a type
+ * with no record on a page is absent from `corporate_actions`; a name change matches `symbols` by
+ * its old or its new symbol. Dates other than ex_date are plausible fillers: splits pay the session
+ * before the ex-date (forward) or on it (reverse), dividends have record date = ex-date (T+1) and
+ * pay two weeks later. Corporate-action requests pass the same auth and rate limit as bars but no
+ * fault injection and no holding.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
-import { nyMidnightUtc, nyDateOf } from '../../src/shared/time.js';
+import { addDays, isIsoDate, nyMidnightUtc, nyDateOf } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
 import { formatBarTime, pageSlices, renderBarsPage } from './alpaca-wire.js';
+import { actionId, adjustBars, checkActions, type FakeAdjustment, type FakeCorporateAction, sessionBefore, visibleActions } from './corporate-actions.js';
 import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
 
 export interface FakeSymbol {
@@ -54,6 +71,10 @@ export interface FakeOptions {
   /** Keep every rendered bars page, so repeated runs cost the server a lookup (benchmarks). */
   cachePages?: boolean;
   seed?: number;
+  /** Corporate actions: listed under /v1/corporate-actions and applied to adjusted bars (see corporate-actions.ts). */
+  actions?: FakeCorporateAction[];
+  /** The fake's "now" (New York date) for corporate actions; default: today. Change it with `setNow`. */
+  now?: string;
 }
 
 export interface LoggedRequest {
@@ -66,6 +87,32 @@ export interface LoggedRequest {
 
 const ALLOWED_BAR_PARAMS = new Set(['symbols', 'timeframe', 'start', 'end', 'limit', 'page_token', 'feed', 'adjustment', 'asof', 'sort', 'currency']);
 const FEEDS = new Set(['sip', 'iex', 'otc', 'boats']);
+const ADJUSTMENTS = new Set(['raw', 'split', 'dividend', 'spin-off', 'all']);
+const ALLOWED_ACTION_PARAMS = new Set(['symbols', 'types', 'start', 'end', 'limit', 'sort', 'page_token']);
+/** Every type Alpaca accepts in `types` (the reference's default list); the fake has records of four. */
+const ACTION_TYPES = new Set([
+  'forward_split', 'reverse_split', 'unit_split', 'cash_dividend', 'stock_dividend', 'spin_off', 'cash_merger', 'stock_merger',
+  'stock_and_cash_merger', 'redemption', 'name_change', 'worthless_removal', 'rights_distribution', 'partial_call', 'reorganization',
+]);
+/** Response keys per modelled type, in the order records of one date are listed. */
+const ACTION_KEYS = { forward_split: 'forward_splits', reverse_split: 'reverse_splits', cash_dividend: 'cash_dividends', name_change: 'name_changes' } as const;
+const ACTION_ORDER = Object.keys(ACTION_KEYS);
+const DAY_TF = parseTimeframe('1Day')!;
+
+/** A bars request's `adjustment` (comma list) as one kind; undefined when a value is unknown. */
+export function parseAlpacaAdjustment(value: string | undefined): 'raw' | FakeAdjustment | undefined {
+  if (value === undefined) return 'raw';
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.some((p) => !ADJUSTMENTS.has(p))) return undefined;
+  const split = parts.includes('split') || parts.includes('all');
+  const dividend = parts.includes('dividend') || parts.includes('all');
+  return split && dividend ? 'all' : split ? 'split' : dividend ? 'dividend' : 'raw';
+}
+
+/** A made-up but stable 9-character CUSIP for a symbol. */
+function cusipOf(symbol: string): string {
+  return createHash('md5').update(symbol).digest('hex').slice(0, 9).toUpperCase();
+}
 const SYMBOL_SHAPE = /^[A-Z][A-Z0-9.]{0,15}$/;
 
 export const DEFAULT_FAKE_SYMBOLS: Record<string, FakeSymbol> = {
@@ -104,6 +151,9 @@ export class FakeAlpaca extends LoopbackServer {
   readonly keyId: string;
   readonly secretKey: string;
   readonly symbols: Record<string, FakeSymbol>;
+  /** The corporate actions this fake knows (visible or not yet). */
+  readonly actions: readonly FakeCorporateAction[];
+  private nowDate: string | undefined;
 
   constructor(readonly options: FakeOptions = {}) {
     super();
@@ -111,6 +161,20 @@ export class FakeAlpaca extends LoopbackServer {
     this.secretKey = options.secretKey ?? 'sEcReT-fake-secret-value-1234567890';
     this.symbols = options.symbols ?? DEFAULT_FAKE_SYMBOLS;
     this.random = mulberry32(options.seed ?? 42);
+    this.actions = [...(options.actions ?? [])];
+    checkActions(this.actions);
+    if (options.now !== undefined) this.setNow(options.now);
+  }
+
+  /** The fake's "now" for corporate actions: the date set, else today in New York. */
+  get now(): string {
+    return this.nowDate ?? nyDateOf(Date.now());
+  }
+
+  /** Move the fake's "now" (a New York date): which actions are listed and how adjusted bars are scaled. */
+  setNow(date: string): void {
+    if (!isIsoDate(date)) throw new Error(`setNow: not a YYYY-MM-DD date: ${date}`);
+    this.nowDate = date;
   }
 
   /** Bar requests only (what the rate budget and efficiency tests count). */
@@ -118,13 +182,30 @@ export class FakeAlpaca extends LoopbackServer {
     return this.log.filter((r) => r.path.includes('/bars'));
   }
 
-  /** Every bar the server holds for a symbol in [start, end] inclusive. */
-  expectedBars(symbol: string, timeframe: Timeframe, start: number, end: number): BarTuple[] {
+  /** Corporate-action requests (/v1/corporate-actions and /v1beta1/corporate-actions). */
+  get actionRequests(): LoggedRequest[] {
+    return this.log.filter((r) => r.path.endsWith('/corporate-actions'));
+  }
+
+  /**
+   * Every bar the server holds for a symbol in [start, end] inclusive; with an adjustment other than
+   * raw, back-adjusted as of the fake's "now", exactly as a bars request with that adjustment serves it.
+   */
+  expectedBars(symbol: string, timeframe: Timeframe, start: number, end: number, adjustment: 'raw' | FakeAdjustment = 'raw'): BarTuple[] {
     const meta = this.symbols[symbol];
     if (!meta) return [];
     const from = Math.max(start, meta.listedFrom ? nyMidnightUtc(meta.listedFrom) : -Infinity);
     const to = Math.min(end, meta.delistedAfter ? nyMidnightUtc(meta.delistedAfter) + 86_399_999 : Infinity);
-    return this.market.bars(symbol, timeframe, from, to);
+    const bars = this.market.bars(symbol, timeframe, from, to);
+    if (adjustment === 'raw' || this.actions.length === 0) return bars;
+    return adjustBars(bars, symbol, adjustment, this.actions, this.now, (exDate) => this.rawCloseBefore(symbol, exDate));
+  }
+
+  /** The raw daily close of the last session before `exDate`, if the symbol traded then. */
+  rawCloseBefore(symbol: string, exDate: string): number | undefined {
+    const date = sessionBefore(exDate);
+    if (date === undefined) return undefined;
+    return this.expectedBars(symbol, DAY_TF, nyMidnightUtc(date), nyMidnightUtc(date))[0]?.[4];
   }
 
   private rateHeaders(res: http.ServerResponse, now: number): boolean {
@@ -184,19 +265,22 @@ export class FakeAlpaca extends LoopbackServer {
     if (isBars && faults.slowRate && slow < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
 
     let answer: { status: number; body: unknown };
-    const cached = this.options.cachePages && isBars ? this.pageCache.get(url.search) : undefined;
+    // An adjusted page depends on "now" as well as on the query.
+    const cacheKey = query.adjustment !== undefined && query.adjustment !== 'raw' ? `${url.search}|${this.now}` : url.search;
+    const cached = this.options.cachePages && isBars ? this.pageCache.get(cacheKey) : undefined;
     if (cached) answer = cached;
     else if (url.pathname === '/v2/stocks/bars') answer = this.bars(query, undefined);
     else if (/^\/v2\/stocks\/[^/]+\/bars$/.test(url.pathname)) answer = this.bars(query, decodeURIComponent(url.pathname.split('/')[3]));
     else if (url.pathname === '/v2/assets') answer = this.assets(query);
     else if (url.pathname === '/v2/calendar') answer = this.calendar(query);
+    else if (url.pathname === '/v1/corporate-actions' || url.pathname === '/v1beta1/corporate-actions') answer = this.corporateActions(query);
     else if (url.pathname === '/v2/clock') answer = { status: 200, body: { timestamp: new Date(now).toISOString(), is_open: false } };
     else answer = { status: 404, body: { message: 'endpoint not found' } };
 
     if (this.options.cachePages && isBars && answer.status === 200 && !cached) {
       // Stored encoded: a cached page costs the server a lookup and a socket write.
       answer = { status: 200, body: Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)) };
-      this.pageCache.set(url.search, answer);
+      this.pageCache.set(cacheKey, answer);
     }
     if (isBars && answer.status === 200 && faults.truncateRate && truncate < faults.truncateRate) {
       const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
@@ -221,6 +305,8 @@ export class FakeAlpaca extends LoopbackServer {
     }
     const feed = query.feed ?? 'sip';
     if (!FEEDS.has(feed)) return { status: 400, body: { message: `invalid feed: ${feed}` } };
+    const adjustment = parseAlpacaAdjustment(query.adjustment);
+    if (adjustment === undefined) return { status: 400, body: { message: `invalid adjustment: ${query.adjustment}` } };
     const limit = query.limit === undefined ? 1000 : Number(query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return { status: 422, body: { message: 'invalid limit' } };
     const start = parseInstant(query.start, false);
@@ -241,10 +327,10 @@ export class FakeAlpaca extends LoopbackServer {
         return { status: 400, body: { message: 'invalid page token' } };
       }
     }
-    const seriesKey = JSON.stringify([symbols, tf.api, start, end]);
+    const seriesKey = JSON.stringify([symbols, tf.api, start, end, adjustment, adjustment === 'raw' ? '' : this.now]);
     let series = this.seriesCache.get(seriesKey);
     if (!series) {
-      series = [...new Set(symbols)].sort().map((s) => [s, this.expectedBars(s, tf, start, end)] as const);
+      series = [...new Set(symbols)].sort().map((s) => [s, this.expectedBars(s, tf, start, end, adjustment)] as const);
       // Paging re-asks for the same series: keep the last few so the server stays cheap.
       if (this.seriesCache.size >= 16) this.seriesCache.delete(this.seriesCache.keys().next().value!);
       this.seriesCache.set(seriesKey, series);
@@ -257,6 +343,77 @@ export class FakeAlpaca extends LoopbackServer {
       return { status: 200, body: { bars: rows.length ? rows : null, symbol: single, next_page_token: token } };
     }
     return { status: 200, body: renderBarsPage(page.entries, token) };
+  }
+
+  /** `GET /v1/corporate-actions`: the visible actions of the symbols with an ex-date in [start, end], paged across types. */
+  private corporateActions(query: Record<string, string>): { status: number; body: unknown } {
+    const bad = (message: string) => ({ status: 400, body: { message } });
+    const unexpected = Object.keys(query).filter((k) => !ALLOWED_ACTION_PARAMS.has(k));
+    if (unexpected.length) return bad(`unexpected query parameter(s): ${unexpected.join(', ')}`);
+    const symbols = (query.symbols ?? '').split(',').filter(Boolean);
+    if (symbols.length === 0) return bad('symbols is required by this fake');
+    for (const s of symbols) if (!SYMBOL_SHAPE.test(s)) return bad(`invalid symbol: ${s}`);
+    const types = query.types === undefined ? [...ACTION_TYPES] : query.types.split(',').filter(Boolean);
+    const unknownType = types.find((t) => !ACTION_TYPES.has(t));
+    if (types.length === 0 || unknownType !== undefined) return bad(`invalid types: ${query.types}`);
+    const now = this.now;
+    const start = query.start ?? now;
+    const end = query.end ?? now;
+    if (!isIsoDate(start) || !isIsoDate(end)) return bad('invalid start or end: use YYYY-MM-DD');
+    if (start > end) return bad('start must not be after end');
+    const limit = query.limit === undefined ? 100 : /^\d{1,9}$/.test(query.limit) ? Number(query.limit) : Number.NaN;
+    if (!(limit >= 1 && limit <= 1000)) return { status: 422, body: { message: 'invalid limit: must be from 1 to 1000' } };
+    const sort = query.sort ?? 'asc';
+    if (sort !== 'asc' && sort !== 'desc') return bad(`invalid sort: ${sort}`);
+    const paramsKey = JSON.stringify({ ...query, page_token: undefined });
+    let offset = 0;
+    if (query.page_token !== undefined) {
+      try {
+        const token = JSON.parse(Buffer.from(query.page_token, 'base64url').toString('utf8')) as { o: number; k: string };
+        if (token.k !== paramsKey || !Number.isInteger(token.o) || token.o < 0) throw new Error('mismatch');
+        offset = token.o;
+      } catch {
+        return bad('invalid page token');
+      }
+    }
+
+    const wanted = new Set(symbols);
+    const typeSet = new Set(types);
+    const records = visibleActions(this.actions, now)
+      .filter((a) => typeSet.has(a.type) && a.exDate >= start && a.exDate <= end)
+      .filter((a) => wanted.has(a.symbol) || (a.type === 'name_change' && wanted.has(a.newSymbol!)))
+      .map((a) => ({ action: a, id: actionId(a) }))
+      .sort((x, y) => {
+        const a = x.action;
+        const b = y.action;
+        const by = (p: string | number, q: string | number) => (p < q ? -1 : p > q ? 1 : 0);
+        return by(a.exDate, b.exDate) || by(ACTION_ORDER.indexOf(a.type), ACTION_ORDER.indexOf(b.type)) || by(a.symbol, b.symbol) || by(x.id, y.id);
+      });
+    if (sort === 'desc') records.reverse();
+    const page = records.slice(offset, offset + limit);
+    const next = offset + page.length < records.length ? Buffer.from(JSON.stringify({ o: offset + page.length, k: paramsKey })).toString('base64url') : null;
+    const grouped: Record<string, unknown[]> = {};
+    for (const { action: a, id } of page) {
+      (grouped[ACTION_KEYS[a.type]] ??= []).push(this.actionRecord(a, id));
+    }
+    return { status: 200, body: { corporate_actions: grouped, next_page_token: next } };
+  }
+
+  /** One action as Alpaca renders it (reference "Corporate actions"; process_date = ex_date here). */
+  private actionRecord(a: FakeCorporateAction, id: string): Record<string, unknown> {
+    const ex = a.exDate;
+    switch (a.type) {
+      case 'forward_split':
+      case 'reverse_split': {
+        const payable = a.type === 'forward_split' ? (sessionBefore(ex) ?? addDays(ex, -1)) : ex;
+        const record = a.type === 'forward_split' ? (sessionBefore(payable) ?? addDays(payable, -1)) : ex;
+        return { id, symbol: a.symbol, cusip: cusipOf(a.symbol), new_rate: a.newRate, old_rate: a.oldRate, process_date: ex, ex_date: ex, record_date: record, payable_date: payable };
+      }
+      case 'cash_dividend':
+        return { id, symbol: a.symbol, cusip: cusipOf(a.symbol), rate: a.cash, special: false, foreign: false, process_date: ex, ex_date: ex, record_date: ex, payable_date: addDays(ex, 14) };
+      case 'name_change':
+        return { id, old_symbol: a.symbol, old_cusip: cusipOf(a.symbol), new_symbol: a.newSymbol, new_cusip: cusipOf(a.newSymbol!), process_date: ex };
+    }
   }
 
   private assets(query: Record<string, string>): { status: number; body: unknown } {

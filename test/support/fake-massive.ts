@@ -27,6 +27,20 @@
  *   are documented for Massive).
  * - Injectable faults drawn on arrival from a seeded generator (502/503/504), a provider that is down
  *   (every request 503), a 429 storm, latency, and holding requests to stop a client at a known point.
+ * - Corporate actions (section 4; the model is ./corporate-actions.ts): the fake has a notion of "now"
+ *   (a New York date, `setNow`, default today) and a list of actions (`actions`; the older `splits`
+ *   option is sugar for forward/reverse splits that are always visible). `GET /stocks/v1/splits` and
+ *   `GET /stocks/v1/dividends` list the actions visible at "now" (SPEC fields, `limit` default 100,
+ *   max 5000, `sort` a comma list of `field.asc|field.desc`, defaults `execution_date.desc` and
+ *   `ticker.asc`, `next_url` on the real host with an opaque `cursor` that carries every other
+ *   parameter, like the aggregates). `adjusted=true` bars (aggregates and grouped) are split-adjusted
+ *   as of "now" with the splits effective then. `historical_adjustment_factor` is the cumulative
+ *   factor (the event's own times every later effective one of the same kind), unrounded.
+ *   Interpretations: unknown parameters on these two endpoints → 400 (strict, to catch client typos);
+ *   an empty list is `results: []`; ties in a sort are broken by date then id; dividends are all
+ *   quarterly (`frequency` 4) and `recurring`, declared on their announcement date, recorded on the
+ *   ex-date, paid two weeks later; `split_adjusted_cash_amount` = cash × the split factor of the
+ *   ex-date (splits after it); "now" governs actions only — which bars exist still follows the clock.
  *
  * Interpretations (not documented facts): hour and multi-minute bars cost the 1-minute bars inside
  * their window (at least 1); week/month bars cost the sessions in their period; a first bar costing more
@@ -42,6 +56,9 @@ import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { intradayMinutes, isIntraday, parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { addDays, isIsoDate, isoFromParts, MINUTE_MS, nyDateOf, nyMidnightUtc, nyWallToUtc, weekday } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
+import {
+  actionId, barAdjuster, checkActions, type FakeCorporateAction, historicalFactor, isSplit, sessionBefore, splitFactor, visibleActions,
+} from './corporate-actions.js';
 import { DEFAULT_FAKE_SYMBOLS, type FakeSymbol, type LoggedRequest as BaseLoggedRequest, mulberry32 } from './fake-alpaca.js';
 import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
 
@@ -60,8 +77,16 @@ export interface FakeMassiveOptions {
   historyFrom?: string;
   /** The grouped endpoint → 403 "You are not entitled to this data…". */
   groupedNotEntitled?: boolean;
-  /** Applied when adjusted=true: bars before `date` get prices ÷ ratio, volume × ratio (rounded), vw ÷ ratio. */
+  /**
+   * Sugar for split actions (always visible): `ratio` new shares per old share on the ex-date `date`
+   * (≥ 1 a forward split old 1 → new ratio; < 1 a reverse split old 1/ratio → new 1). With adjusted=true,
+   * bars before `date` get prices × 1/ratio, volume ÷ (1/ratio) rounded.
+   */
   splits?: { ticker: string; date: string; ratio: number }[];
+  /** Corporate actions: listed under /stocks/v1/splits and /stocks/v1/dividends; splits adjust adjusted=true bars. */
+  actions?: FakeCorporateAction[];
+  /** The fake's "now" (New York date) for corporate actions; default: today. Change it with `setNow`. */
+  now?: string;
   faults?: {
     /** Probability that a data request gets 502, 503 or 504. */
     serverErrorRate?: number;
@@ -109,6 +134,49 @@ const NOT_ENTITLED = `You are not entitled to this data. ${PRICING}`;
 const NO_TIMEFRAME = `Your plan doesn't include this data timeframe. ${PRICING}`;
 const RATE_LIMITED = "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue.";
 const BAD_TIME = 'Could not parse the time parameter: use YYYY-MM-DD or Unix MS Timestamps';
+const ACTIONS_DEFAULT_LIMIT = 100;
+const ACTIONS_MAX_LIMIT = 5_000;
+
+/** One of the two corporate-action lists: its filterable fields and defaults (SPEC, section 4). */
+interface ActionList {
+  path: 'splits' | 'dividends';
+  dateField: 'execution_date' | 'ex_dividend_date';
+  defaultSort: string;
+  /** Every field of a record (what `sort` may name). */
+  fields: readonly string[];
+  /** Filterable with `=`, `.gt/.gte/.lt/.lte` (and `.any_of` for strings), with how values are checked. */
+  filters: Record<string, { kind: 'text' | 'date' | 'number'; anyOf: boolean; values?: readonly string[] }>;
+}
+
+const SPLIT_LIST: ActionList = {
+  path: 'splits',
+  dateField: 'execution_date',
+  defaultSort: 'execution_date.desc',
+  fields: ['ticker', 'execution_date', 'split_from', 'split_to', 'adjustment_type', 'historical_adjustment_factor', 'id'],
+  filters: {
+    ticker: { kind: 'text', anyOf: true },
+    execution_date: { kind: 'date', anyOf: false },
+    adjustment_type: { kind: 'text', anyOf: true, values: ['forward_split', 'reverse_split', 'stock_dividend'] },
+  },
+};
+
+const DIVIDEND_LIST: ActionList = {
+  path: 'dividends',
+  dateField: 'ex_dividend_date',
+  defaultSort: 'ticker.asc',
+  fields: [
+    'ticker', 'cash_amount', 'currency', 'declaration_date', 'ex_dividend_date', 'record_date', 'pay_date', 'frequency', 'distribution_type',
+    'split_adjusted_cash_amount', 'historical_adjustment_factor', 'id',
+  ],
+  filters: {
+    ticker: { kind: 'text', anyOf: true },
+    ex_dividend_date: { kind: 'date', anyOf: false },
+    frequency: { kind: 'number', anyOf: false },
+    distribution_type: { kind: 'text', anyOf: true, values: ['recurring', 'special', 'supplemental', 'irregular', 'unknown'] },
+  },
+};
+
+const RANGE_OPS = ['gt', 'gte', 'lt', 'lte'] as const;
 
 /** A small least-recently-used map: the fake keeps generated series without growing without bound. */
 class Lru<V> {
@@ -205,7 +273,12 @@ export class FakeMassive extends LoopbackServer {
   /** Generated tickers that only grouped daily returns (the per-ticker endpoint does not know them). */
   private readonly extras: Set<string>;
   private readonly allGrouped: string[];
-  private readonly splits = new Map<string, { at: number; ratio: number }[]>();
+  /** The corporate actions this fake knows (visible or not yet), the `splits` sugar included. */
+  readonly actions: readonly FakeCorporateAction[];
+  private nowDate: string | undefined;
+  /** Split adjusters per ticker for `adjusterNow` (rebuilt when "now" moves). */
+  private readonly adjusters = new Map<string, (bar: BarTuple) => BarTuple>();
+  private adjusterNow = '';
   private readonly market = new SyntheticMarket();
   private readonly random: () => number;
   private readonly seed: number;
@@ -224,14 +297,32 @@ export class FakeMassive extends LoopbackServer {
     const extras = Array.from({ length: extraCount }, (_, i) => `ZZ${String(i + 1).padStart(4, '0')}`).filter((t) => !Object.hasOwn(this.tickers, t));
     this.extras = new Set(extras);
     this.allGrouped = [...Object.keys(this.tickers), ...extras].sort();
-    for (const s of options.splits ?? []) {
+    const sugar = (options.splits ?? []).map((s): FakeCorporateAction => {
       if (!isIsoDate(s.date) || !(s.ratio > 0)) throw new Error(`bad split ${JSON.stringify(s)}`);
-      const list = this.splits.get(s.ticker) ?? [];
-      list.push({ at: nyMidnightUtc(s.date), ratio: s.ratio });
-      this.splits.set(s.ticker, list);
-    }
+      const forward = s.ratio >= 1;
+      return { symbol: s.ticker, type: forward ? 'forward_split' : 'reverse_split', exDate: s.date, oldRate: forward ? 1 : 1 / s.ratio, newRate: forward ? s.ratio : 1, announced: '1900-01-01' };
+    });
+    this.actions = [...sugar, ...(options.actions ?? [])];
+    checkActions(this.actions);
+    if (options.now !== undefined) this.setNow(options.now);
     this.seed = options.seed ?? 42;
     this.random = mulberry32(this.seed);
+  }
+
+  /** The fake's "now" for corporate actions: the date set, else today in New York. */
+  get now(): string {
+    return this.nowDate ?? nyDateOf(Date.now());
+  }
+
+  /** Move the fake's "now" (a New York date): which actions are listed and how adjusted bars are scaled. */
+  setNow(date: string): void {
+    if (!isIsoDate(date)) throw new Error(`setNow: not a YYYY-MM-DD date: ${date}`);
+    this.nowDate = date;
+  }
+
+  /** Corporate-action requests (/stocks/v1/splits and /stocks/v1/dividends). */
+  get actionRequests(): LoggedRequest[] {
+    return this.log.filter((r) => r.path.startsWith('/stocks/v1/'));
   }
 
   get aggRequests(): LoggedRequest[] {
@@ -269,14 +360,30 @@ export class FakeMassive extends LoopbackServer {
     ];
   }
 
+  /** A bar as adjusted=true serves it: split-adjusted as of "now" (corporate-actions.ts). */
   private adjust(ticker: string, bar: BarTuple): BarTuple {
-    const splits = this.splits.get(ticker);
-    if (!splits) return bar;
-    let factor = 1;
-    for (const s of splits) if (bar[0] < s.at) factor *= s.ratio;
-    if (factor === 1) return bar;
-    const [t, o, h, l, c, v, n, vw] = bar;
-    return [t, o / factor, h / factor, l / factor, c / factor, Math.round(v * factor), n, vw / factor];
+    if (this.actions.length === 0) return bar;
+    const now = this.now;
+    if (now !== this.adjusterNow) {
+      this.adjusters.clear();
+      this.adjusterNow = now;
+    }
+    let adjuster = this.adjusters.get(ticker);
+    if (!adjuster) {
+      adjuster = barAdjuster(ticker, 'split', this.actions, now, () => undefined);
+      this.adjusters.set(ticker, adjuster);
+    }
+    return adjuster(bar);
+  }
+
+  /** The raw daily close of the last session before `exDate`, if the ticker traded then. */
+  rawCloseBefore(ticker: string, exDate: string): number | undefined {
+    const date = sessionBefore(exDate);
+    const listing = this.listing(ticker, true);
+    if (date === undefined || !listing) return undefined;
+    const t = nyMidnightUtc(date);
+    if (t < listing[0] || t > listing[1]) return undefined;
+    return this.dailyBar(ticker, date)?.[4];
   }
 
   private dailyYear(ticker: string, year: number): Float64Array {
@@ -436,6 +543,8 @@ export class FakeMassive extends LoopbackServer {
     if (segments.length === 9 && segments.slice(1, 8).join('/') === 'v2/aggs/grouped/locale/us/market/stocks') {
       return send(this.grouped(segments[8], query, requestId, now));
     }
+    if (url.pathname === '/stocks/v1/splits') return send(this.actionList(SPLIT_LIST, query, requestId));
+    if (url.pathname === '/stocks/v1/dividends') return send(this.actionList(DIVIDEND_LIST, query, requestId));
     send({ status: 404, body: { status: 'NOT_FOUND', request_id: requestId, message: 'Not found' } });
   }
 
@@ -528,6 +637,123 @@ export class FakeMassive extends LoopbackServer {
       `{"queryCount":${rows.length},"resultsCount":${rows.length},"adjusted":${adjusted},"results":[${rows.join(',')}],` +
       `"status":"OK","request_id":"${requestId}","count":${rows.length}}`;
     return { status: 200, body: new RawJson(json), headers: { 'X-Item-Count': String(rows.length) } };
+  }
+
+  // ---- corporate actions ------------------------------------------------------------------------
+
+  /** The records a list serves at "now": every visible action of its kind, in SPEC fields. */
+  private actionRecords(list: ActionList): Record<string, string | number>[] {
+    const now = this.now;
+    const visible = visibleActions(this.actions, now);
+    const closeBefore = (ticker: string) => (exDate: string) => this.rawCloseBefore(ticker, exDate);
+    if (list.path === 'splits') {
+      return visible.filter(isSplit).map((a) => ({
+        ticker: a.symbol,
+        execution_date: a.exDate,
+        split_from: a.oldRate!,
+        split_to: a.newRate!,
+        adjustment_type: a.type,
+        historical_adjustment_factor: historicalFactor(a, this.actions, now, closeBefore(a.symbol)),
+        id: actionId(a),
+      }));
+    }
+    return visible
+      .filter((a) => a.type === 'cash_dividend')
+      .map((a) => ({
+        ticker: a.symbol,
+        cash_amount: a.cash!,
+        currency: 'USD',
+        declaration_date: a.announced ?? addDays(a.exDate, -30),
+        ex_dividend_date: a.exDate,
+        record_date: a.exDate,
+        pay_date: addDays(a.exDate, 14),
+        frequency: 4,
+        distribution_type: 'recurring',
+        split_adjusted_cash_amount: a.cash! * splitFactor(this.actions, a.symbol, a.exDate, now),
+        historical_adjustment_factor: historicalFactor(a, this.actions, now, closeBefore(a.symbol)),
+        id: actionId(a),
+      }));
+  }
+
+  /** `GET /stocks/v1/splits` or `/stocks/v1/dividends`: filtered, sorted, paged with `next_url`. */
+  private actionList(list: ActionList, query: Record<string, string>, requestId: string): Answer {
+    const error = (message: string): Answer => ({ status: 400, body: { status: 'ERROR', request_id: requestId, error: message } });
+    // A cursor carries the first request's parameters and the offset; the rest of the query is then ignored.
+    let params: Record<string, string> = Object.fromEntries(Object.entries(query).filter(([k]) => k !== 'apiKey' && k !== 'cursor'));
+    let offset = 0;
+    if (query.cursor !== undefined) {
+      params = Object.fromEntries(new URLSearchParams(Buffer.from(query.cursor, 'base64url').toString('utf8')).entries());
+      offset = /^\d{1,9}$/.test(params.offset ?? '') ? Number(params.offset) : Number.NaN;
+      delete params.offset;
+      if (!Number.isInteger(offset)) return error('Invalid cursor');
+    }
+
+    const tests: ((record: Record<string, string | number>) => boolean)[] = [];
+    let limit = ACTIONS_DEFAULT_LIMIT;
+    let sortSpec = list.defaultSort;
+    for (const [name, value] of Object.entries(params)) {
+      if (name === 'limit') {
+        limit = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+        if (!(limit >= 1 && limit <= ACTIONS_MAX_LIMIT)) return error(`limit must be an integer from 1 to ${ACTIONS_MAX_LIMIT}`);
+        continue;
+      }
+      if (name === 'sort') {
+        sortSpec = value;
+        continue;
+      }
+      const dot = name.indexOf('.');
+      const field = dot < 0 ? name : name.slice(0, dot);
+      const op = dot < 0 ? 'eq' : name.slice(dot + 1);
+      const filter = Object.hasOwn(list.filters, field) ? list.filters[field] : undefined;
+      if (!filter || !(op === 'eq' || (op === 'any_of' && filter.anyOf) || (RANGE_OPS as readonly string[]).includes(op))) {
+        return error(`Unknown query parameter '${name}'`);
+      }
+      const values = op === 'any_of' ? value.split(',') : [value];
+      for (const v of values) {
+        if (filter.kind === 'date' && !isIsoDate(v)) return error(`${name}: expected YYYY-MM-DD`);
+        if (filter.kind === 'number' && !/^\d+$/.test(v)) return error(`${name}: expected an integer`);
+        if (filter.values && (op === 'eq' || op === 'any_of') && !filter.values.includes(v)) return error(`${name}: unknown value '${v}'`);
+      }
+      const typed = (v: string): string | number => (filter.kind === 'number' ? Number(v) : v);
+      const arg = typed(value);
+      const set = new Set(values.map(typed));
+      tests.push((record) => {
+        const x = record[field];
+        switch (op) {
+          case 'eq': return x === arg;
+          case 'any_of': return set.has(x);
+          case 'gt': return x > arg;
+          case 'gte': return x >= arg;
+          case 'lt': return x < arg;
+          default: return x <= arg;
+        }
+      });
+    }
+
+    const records = this.actionRecords(list);
+    const keys: { field: string; desc: boolean }[] = [];
+    for (const part of sortSpec.split(',').filter(Boolean)) {
+      const m = /^(.+?)(?:\.(asc|desc))?$/.exec(part)!;
+      if (!list.fields.includes(m[1])) return error(`sort: unknown field '${m[1]}'`);
+      keys.push({ field: m[1], desc: m[2] === 'desc' });
+    }
+    keys.push({ field: list.dateField, desc: false }, { field: 'id', desc: false });
+    const compare = (a: Record<string, string | number>, b: Record<string, string | number>): number => {
+      for (const { field, desc } of keys) {
+        const x = a[field];
+        const y = b[field];
+        if (x !== y) return (x < y ? -1 : 1) * (desc ? -1 : 1);
+      }
+      return 0;
+    };
+    const matching = records.filter((r) => tests.every((t) => t(r))).sort(compare);
+    const results = matching.slice(offset, offset + limit);
+    const body: Record<string, unknown> = { status: 'OK', request_id: requestId, results };
+    if (offset + results.length < matching.length) {
+      const cursor = Buffer.from(new URLSearchParams({ ...params, offset: String(offset + results.length) }).toString()).toString('base64url');
+      body.next_url = `${REAL_BASE}/stocks/v1/${list.path}?cursor=${cursor}`;
+    }
+    return { status: 200, body };
   }
 }
 
