@@ -22,6 +22,8 @@ export interface IngestFlags {
   circuitBreaker?: string;
   lookback?: string;
   refetch?: boolean;
+  /** False with --no-actions. */
+  actions?: boolean;
   indexName?: string;
   skipInvalid?: boolean;
   partition?: string;
@@ -100,6 +102,7 @@ export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, c
       dataset: flags.dataset,
       indexName: flags.indexName,
       refetch: flags.refetch,
+      corporateActions: flags.actions,
       skipInvalid: flags.skipInvalid,
       partition: flags.partition as IngestOptions['partition'],
       signal: ctx.signal,

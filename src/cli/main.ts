@@ -34,6 +34,7 @@ function addIngestOptions(cmd: Command): Command {
     .option('--circuit-breaker <n>', 'stop after n consecutive failed requests, 0 = never (settings: circuit_breaker_failures)')
     .option('--lookback <sessions>', 'sessions re-fetched before the covered end (settings: lookback_sessions)')
     .option('--refetch', 'fetch the whole range even where the lake already has it')
+    .option('--no-actions', 'do not refresh the symbols\' corporate actions after the bars')
     .option('--index-name <name>', 'record index membership in metadata/indices/<name>.csv')
     .option('--skip-invalid', 'skip invalid symbols with a warning instead of stopping')
     .option('--partition <layout>', 'files per symbol-month or symbol-year, for a dataset this run creates: month | year (default: year for 1Day and longer)')

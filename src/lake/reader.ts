@@ -12,6 +12,7 @@ import type { Session, TradingCalendar } from '../shared/calendar.js';
 import { dateToDayNumber, dayNumberToDate, type IsoDate, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 import { connectUtc, openDuckDB } from './duck.js';
+import { actionsFile, actionsGlob, splitAdjustedSql } from './corporate-actions.js';
 import { Ledger } from './ledger.js';
 import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
 import { sqlIdent, sqlString } from './duck.js';
@@ -175,9 +176,24 @@ export async function openLake(storage: string, viewsWith?: TradingCalendar): Pr
 
 async function createViews(connection: DuckDBConnection, storage: string, datasets: readonly DatasetMeta[], calendar: TradingCalendar): Promise<void> {
   await createSessionsTable(connection, calendar);
+  const withActions = new Set<string>();
+  for (const d of datasets) if (await fileExists(actionsFile(storage, d.source))) withActions.add(d.source);
+  if (withActions.size > 0) {
+    await connection.run(
+      `CREATE VIEW corporate_actions AS SELECT * EXCLUDE (filename), regexp_extract(filename, '([^/\\\\]+)\\.parquet$', 1) AS source FROM read_parquet(${sqlString(actionsGlob(storage))}, filename = true)`,
+    );
+  }
   for (const d of datasets) {
     const root = datasetDir(storage, d.dataset);
     if (!(await hasPartitionFile(root, root))) continue;
     await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${await datasetViewSql(storage, d, calendar)}`);
+    // Adjusting provider-adjusted bars again would apply the splits twice.
+    if (withActions.has(d.source) && (d.adjustment === null || d.adjustment === 'raw')) {
+      await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_split_adjusted`)} AS ${splitAdjustedSql(sqlIdent(d.dataset), storage, d.source)}`);
+    }
   }
+}
+
+async function fileExists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
 }

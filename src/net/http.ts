@@ -186,6 +186,26 @@ export class HttpClient {
     throw lastError ?? new TransportError('connection', 'no attempt made', 0);
   }
 
+  /**
+   * GET a JSON document. `check` says why a parsed body is not the document expected (a reason is
+   * retried like a truncated body), or undefined when it is.
+   */
+  async getJson<T>(url: string, signal: AbortSignal | undefined, check: (value: unknown) => string | undefined): Promise<T> {
+    let document: unknown;
+    await this.get(url, {
+      signal,
+      validate: (body) => {
+        try {
+          document = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+        } catch {
+          return 'body is not complete JSON (truncated?)';
+        }
+        return check(document);
+      },
+    });
+    return document as T;
+  }
+
   private report(event: RequestEvent): void {
     this.options.onRequest?.(event);
   }

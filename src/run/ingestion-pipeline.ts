@@ -61,6 +61,8 @@ export interface IngestOptions {
   indexName?: string;
   /** Fetch the whole range even where the lake has it. */
   refetch?: boolean;
+  /** Refresh the symbols' corporate actions after the bars, where the source lists them. Default true. */
+  corporateActions?: boolean;
   /** Layout of a dataset this call creates: `month` or `year` files per symbol. Default: yearly for daily and longer bars. */
   partition?: 'month' | 'year';
   /** Skip invalid symbols with a warning instead of throwing UsageError. */
@@ -239,6 +241,7 @@ export class IngestionPipeline {
       endInstant: dates.endInstant,
       lookbackSessions: o.lookbackSessions ?? DEFAULTS.lookbackSessions,
       refetch: options.refetch ?? false,
+      corporateActions: options.corporateActions ?? true,
       partition: checkPartition(options.partition),
       threads: o.threads ?? DEFAULTS.threads,
       rateLimitPerMinute: o.rateLimitPerMinute,

@@ -22,6 +22,7 @@ import { isIntraday, type Timeframe } from '../shared/timeframe.js';
 import type { Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
 import type { EventBus, IngestResult, PlanReport } from './events.js';
 import { RunLock } from './lock.js';
+import { refreshCorporateActions } from './corporate-actions.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
 import { UnitRunner } from './unit-runner.js';
 
@@ -41,6 +42,8 @@ export interface IngestRunOptions {
   endInstant: number;
   lookbackSessions: number;
   refetch: boolean;
+  /** Refresh the symbols' corporate actions after the bars. */
+  corporateActions: boolean;
   /** The layout of a dataset this run creates; undefined: by timeframe (daily and longer bars yearly). */
   partition: PartitionScheme | undefined;
   threads: number;
@@ -278,6 +281,8 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       // Whatever was committed is recorded, however the run ended.
       await ledger.save();
     }
+    const outcome = runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive });
+    if (options.corporateActions && !outcome.stopped) await refreshCorporateActions({ source, storage, duck, ledger, symbols: options.symbols, staging: runStaging, signal, events });
     return {
       dataset,
       source: source.name,
@@ -286,7 +291,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       timeframe: options.timeframe.api,
       storage,
       durationMs: Date.now() - started,
-      ...runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive }),
+      ...outcome,
     };
   } finally {
     await fs.rm(runStaging, { recursive: true, force: true }).catch(() => undefined);

@@ -3,6 +3,7 @@
  * lake's schema (typed columns) and declares what it can do; the planner and the run use those
  * declarations and never a provider's name, wire format or constants.
  */
+import type { CorporateAction } from '../lake/corporate-actions.js';
 import type { BarColumns, DataKind } from '../lake/schema.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import type { RequestEvent } from '../net/http.js';
@@ -47,6 +48,8 @@ export interface SessionRequests {
   readonly maxSessionsPerUnit?: number;
 }
 
+export type { CorporateAction } from '../lake/corporate-actions.js';
+
 export type ListingStatus = 'active' | 'inactive';
 
 export interface SourceCapabilities {
@@ -71,6 +74,8 @@ export interface SourceCapabilities {
   /** Feeds and adjustments it offers, the default first; empty when it has no such choice. */
   readonly feeds: readonly string[];
   readonly adjustments: readonly string[];
+  /** It lists corporate actions (splits, dividends, name changes) per symbol. */
+  readonly corporateActions: boolean;
   /** It can list the trading calendar / which symbols it knows (and which are delisted). */
   readonly calendar: boolean;
   readonly listings: boolean;
@@ -97,6 +102,8 @@ export interface Source {
   fetchSessionBars?(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
   /** Present when sessions are versioned: the sessions it holds in [from, to] and each one's version. */
   listSessionVersions?(from: IsoDate, to: IsoDate, timeframe: Timeframe, signal: AbortSignal): Promise<Map<IsoDate, string>>;
+  /** Present when `capabilities.corporateActions`: every action of the symbols with an ex-date in [from, to]. */
+  fetchCorporateActions?(symbols: readonly string[], from: IsoDate, to: IsoDate, signal: AbortSignal): Promise<CorporateAction[]>;
   /** Release what it holds (connections, an embedded database) once the run is over. */
   close?(): void;
   /** Present when `capabilities.calendar`. */

@@ -10,11 +10,13 @@ import { HttpStatusError } from '../../net/errors.js';
 import { BodyBuffer, HttpClient } from '../../net/http.js';
 import { RateBudget } from '../../net/rate-budget.js';
 import type { Session } from '../../shared/calendar.js';
+import type { IsoDate } from '../../shared/time.js';
 import { isIntraday, type Timeframe } from '../../shared/timeframe.js';
 import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../errors.js';
-import type { BarRequest, ListingStatus, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
+import type { BarRequest, CorporateAction, ListingStatus, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
 import { parseBarsPage } from './bars-page.js';
 import { barsUrl, checkBarsPage, PAGE_LIMIT } from './bars-request.js';
+import { loadAlpacaCorporateActions } from './corporate-actions.js';
 import { loadAlpacaAssets, loadAlpacaCalendar } from './trading.js';
 
 export interface AlpacaCredentials {
@@ -68,6 +70,7 @@ export const ALPACA_CAPABILITIES: SourceCapabilities = {
   windowFitsOnePage: false,
   feeds: ['sip', 'iex', 'otc', 'boats'],
   adjustments: ['raw', 'split', 'dividend', 'spin-off', 'all'],
+  corporateActions: true,
   calendar: true,
   listings: true,
   defaultRateLimitPerMinute: 200,
@@ -132,6 +135,14 @@ class AlpacaSource implements Source {
 
   loadCalendar(signal: AbortSignal): Promise<Session[]> {
     return loadAlpacaCalendar(this.trading, this.tradingUrl, this.credentials, signal);
+  }
+
+  async fetchCorporateActions(symbols: readonly string[], from: IsoDate, to: IsoDate, signal: AbortSignal): Promise<CorporateAction[]> {
+    try {
+      return await loadAlpacaCorporateActions(this.http, this.dataUrl, symbols, from, to, signal);
+    } catch (error) {
+      throw classifyAlpacaError(error, symbols);
+    }
   }
 
   loadListings(signal: AbortSignal): Promise<Map<string, ListingStatus>> {

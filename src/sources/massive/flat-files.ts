@@ -51,6 +51,7 @@ export const FLAT_FILES_CAPABILITIES: SourceCapabilities = {
   feeds: [],
   // Flat files hold unadjusted aggregates only.
   adjustments: ['raw'],
+  corporateActions: false,
   calendar: false,
   listings: false,
   defaultRateLimitPerMinute: REQUESTS_PER_MINUTE,

@@ -9,8 +9,10 @@ import { HttpStatusError } from '../../net/errors.js';
 import { BodyBuffer, HttpClient } from '../../net/http.js';
 import { RateBudget } from '../../net/rate-budget.js';
 import { EXTENDED_SESSION_MINUTES, isIntraday, type Timeframe } from '../../shared/timeframe.js';
+import type { IsoDate } from '../../shared/time.js';
 import { CredentialsError, PlanRestrictionError } from '../errors.js';
-import type { BarRequest, SessionBarRequest, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
+import { loadMassiveCorporateActions } from './corporate-actions.js';
+import type { BarRequest, CorporateAction, SessionBarRequest, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
 import {
   aggregatesToColumns,
   aggregatesUrl,
@@ -46,6 +48,7 @@ export const MASSIVE_CAPABILITIES: SourceCapabilities = {
   sessionRequests: { supportsTimeframe: (tf: Timeframe) => tf.unit === 'Day', only: false, versioned: false, maxSessionsPerUnit: 21 },
   feeds: [],
   adjustments: ['raw', 'split'],
+  corporateActions: true,
   calendar: false,
   listings: false,
   defaultRateLimitPerMinute: FREE_PLAN_REQUESTS_PER_MINUTE,
@@ -137,6 +140,14 @@ class MassiveRestSource implements Source {
           seen.add(url);
         }
       }
+    }
+  }
+
+  async fetchCorporateActions(symbols: readonly string[], from: IsoDate, to: IsoDate, signal: AbortSignal): Promise<CorporateAction[]> {
+    try {
+      return await loadMassiveCorporateActions(this.http, this.baseUrl, symbols, from, to, signal);
+    } catch (error) {
+      throw classifyMassiveError(error);
     }
   }
 

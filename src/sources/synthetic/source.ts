@@ -20,6 +20,7 @@ const SYNTHETIC_CAPABILITIES: SourceCapabilities = {
   // same provenance choices as real ones.
   feeds: ['sip', 'iex', 'otc', 'boats'],
   adjustments: ['raw', 'split', 'dividend', 'spin-off', 'all'],
+  corporateActions: false,
   calendar: false,
   listings: false,
   defaultRateLimitPerMinute: undefined,

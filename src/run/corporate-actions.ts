@@ -1,0 +1,40 @@
+/**
+ * After the bars, a run refreshes the corporate actions of its symbols over the range the lake
+ * holds for them: a few paged requests under the run's budget. Bars do not depend on it, so a
+ * failure is a warning and the next run tries again.
+ */
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { storeActions } from '../lake/corporate-actions.js';
+import type { Ledger } from '../lake/ledger.js';
+import { nyDateOf } from '../shared/time.js';
+import type { Source } from '../sources/types.js';
+import type { EventBus } from './events.js';
+
+export interface ActionsRefresh {
+  source: Source;
+  storage: string;
+  duck: DuckDBInstance;
+  ledger: Ledger;
+  symbols: readonly string[];
+  staging: string;
+  signal: AbortSignal;
+  events: EventBus;
+}
+
+export async function refreshCorporateActions(r: ActionsRefresh): Promise<void> {
+  const { source, ledger, signal, events } = r;
+  if (!source.capabilities.corporateActions || !source.fetchCorporateActions) return;
+  const held = r.symbols.filter((s) => (ledger.get(s)?.covered.length ?? 0) > 0);
+  if (held.length === 0) return;
+  const covered = held.flatMap((s) => ledger.get(s)!.covered);
+  const from = nyDateOf(Math.min(...covered.map((c) => c.start)));
+  const to = nyDateOf(Math.max(...covered.map((c) => c.end)) - 1);
+  try {
+    const actions = await source.fetchCorporateActions(held, from, to, signal);
+    const stored = await storeActions(r.duck, r.storage, source.name, held, from, to, actions, r.staging);
+    events.emit('info', { message: `corporate actions: ${actions.length} listed for ${held.length} symbol(s) from ${from} to ${to}; ${stored} held for ${source.name}` });
+  } catch (error) {
+    if (signal.aborted) return;
+    events.emit('warning', { message: `could not refresh corporate actions (${error instanceof Error ? error.message : String(error)}); the bars are unaffected, the next run tries again` });
+  }
+}

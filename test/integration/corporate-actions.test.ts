@@ -1,0 +1,98 @@
+/** Corporate actions in the lake and split adjustment at read time, against the fakes' actions as their "now" moves. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IngestionPipeline } from '../../src/index.js';
+import { parseTimeframe } from '../../src/shared/timeframe.js';
+import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
+import type { BarTuple } from '../../src/sources/synthetic/generator.js';
+import type { FakeCorporateAction } from '../support/corporate-actions.js';
+import { FakeAlpaca } from '../support/fake-alpaca.js';
+import { FakeMassive } from '../support/fake-massive.js';
+import { fakeEnv, ROOT, runCli, tempDir } from '../support/cli.js';
+import { query, readLake } from '../support/lake.js';
+
+const servers: { stop(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+const day = parseTimeframe('1Day')!;
+const range = (start: string, end: string) => [nyMidnightUtc(start), nyMidnightUtc(addDays(end, 1)) - 1] as const;
+
+const ACTIONS: FakeCorporateAction[] = [
+  // A 4-for-1 split announced in February, and a 1-for-10 reverse split announced only in May.
+  { symbol: 'AAPL', type: 'forward_split', exDate: '2024-03-11', oldRate: 1, newRate: 4, announced: '2024-02-20' },
+  { symbol: 'AAPL', type: 'reverse_split', exDate: '2024-05-13', oldRate: 10, newRate: 1, announced: '2024-05-01' },
+  { symbol: 'MSFT', type: 'cash_dividend', exDate: '2024-02-14', cash: 0.75, announced: '2024-01-30' },
+  { symbol: 'OLDCO', type: 'name_change', exDate: '2024-01-22', newSymbol: 'NEWCO', announced: '2024-01-10' },
+];
+
+/** A split-adjusted view read through the library, as tuples comparable with the fake's. */
+async function viewBars(storage: string, view: string, symbol: string): Promise<BarTuple[]> {
+  const result = await new IngestionPipeline({ storageDir: storage, env: {} }).query(
+    `SELECT epoch_ms("timestamp") AS t, open, high, low, close, volume, trade_count, vwap FROM ${view} WHERE symbol = '${symbol}' ORDER BY "timestamp"`,
+  );
+  return result.rows.map((r) => r.map(Number) as BarTuple);
+}
+
+describe('corporate actions', () => {
+  it('Alpaca: stores the actions of the run’s symbols, refreshes them as they appear, and the split-adjusted view equals the provider’s split-adjusted bars', async () => {
+    const fake = await new FakeAlpaca({ actions: ACTIONS, now: '2024-04-30' }).start();
+    servers.push(fake);
+    const out = tempDir();
+    const first = await runCli(['symbols', 'AAPL', 'MSFT', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out], fakeEnv(fake));
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(fake.actionRequests.length).toBeGreaterThan(0);
+    const file = path.join(out, 'metadata/corporate_actions/alpaca.parquet');
+    expect(fs.existsSync(file)).toBe(true);
+    const lib = new IngestionPipeline({ storageDir: out, env: {} });
+    const listed = await lib.query(`SELECT symbol, "type", CAST(ex_date AS VARCHAR), old_rate, new_rate, cash_amount, source FROM corporate_actions ORDER BY ex_date`);
+    expect(listed.rows).toEqual([
+      ['MSFT', 'cash_dividend', '2024-02-14', null, null, 0.75, 'alpaca'],
+      ['AAPL', 'forward_split', '2024-03-11', 1, 4, null, 'alpaca'],
+    ]);
+    const raw = (await readLake(out, 'equities_1day')).get('AAPL')!;
+    expect(raw).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-04-30')));
+    expect(await viewBars(out, 'equities_1day_split_adjusted', 'AAPL')).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-04-30'), 'split'));
+    // A rerun lists the same actions and leaves the file as it was.
+    const written = fs.statSync(file).mtimeMs;
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', '--start', '2024-01-02', '--end', '2024-04-30', '--out', out], fakeEnv(fake))).code).toBe(0);
+    expect(fs.statSync(file).mtimeMs).toBe(written);
+
+    // Time passes: the reverse split appears; the raw bars stay as they were, the view follows the provider.
+    fake.setNow('2024-05-31');
+    const later = await runCli(['symbols', 'AAPL', 'MSFT', '--end', '2024-05-31', '--out', out], fakeEnv(fake));
+    expect(later.code).toBe(0);
+    expect((await readLake(out, 'equities_1day')).get('AAPL')!.slice(0, raw.length)).toEqual(raw);
+    expect(await viewBars(out, 'equities_1day_split_adjusted', 'AAPL')).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-05-31'), 'split'));
+    // The README's SQL gives DuckDB users the same prices without the tool.
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const sql = /## Corporate actions[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme)![1].replaceAll("'data/", `'${out}/`).replace('SET TimeZone = \'UTC\';', '');
+    const byReadme = await query(`SELECT epoch_ms("timestamp") AS t, close, volume FROM (${sql.trim().replace(/;$/, '')}) WHERE symbol = 'AAPL' ORDER BY t`);
+    const expected = fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-05-31'), 'split');
+    expect(byReadme.map((r) => [Number(r.t), r.close, Number(r.volume)])).toEqual(expected.map((b) => [b[0], b[4], b[5]]));
+    // Without actions the run asks for none.
+    const asked = fake.actionRequests.length;
+    expect((await runCli(['symbols', 'AAPL', '--end', '2024-05-31', '--out', out, '--no-actions'], fakeEnv(fake))).code).toBe(0);
+    expect(fake.actionRequests.length).toBe(asked);
+  });
+
+  it('Massive: splits and dividends from /stocks/v1 land in the lake; the split-adjusted view of raw bars equals adjusted=true bars', async () => {
+    const fake = await new FakeMassive({ actions: ACTIONS, now: '2024-05-31' }).start();
+    servers.push(fake);
+    const out = tempDir();
+    const env = { MASSIVE_API_KEY: fake.apiKey, MASSIVE_API_URL: fake.url };
+    const r = await runCli(['symbols', 'AAPL', 'MSFT', '--source', 'massive', '--start', '2024-01-02', '--end', '2024-05-31', '--out', out, '--rate-limit', '60000'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const listed = await new IngestionPipeline({ storageDir: out, env: {} }).query(`SELECT symbol, "type", CAST(ex_date AS VARCHAR), source FROM corporate_actions ORDER BY ex_date`);
+    expect(listed.rows).toEqual([
+      ['MSFT', 'cash_dividend', '2024-02-14', 'massive'],
+      ['AAPL', 'forward_split', '2024-03-11', 'massive'],
+      ['AAPL', 'reverse_split', '2024-05-13', 'massive'],
+    ]);
+    expect(await viewBars(out, 'equities_1day_split_adjusted', 'AAPL')).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-05-31'), true));
+  });
+});
