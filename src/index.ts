@@ -30,6 +30,7 @@ export type {
 export type { InspectOptions, StatusReport, VerifyResult, QueryResult } from './run/lake-inspection.js';
 export type { RepartitionResult } from './run/repartition.js';
 export type { DatasetStatus, SymbolStatus } from './lake/status.js';
+export type { ListedAction } from './lake/corporate-actions.js';
 export type { VerifyReport, Finding, Severity } from './quality/verify.js';
 export { UsageError, CannotProceedError, InterruptedError } from './shared/errors.js';
 export { CredentialsError, PlanRestrictionError } from './sources/errors.js';

@@ -1,5 +1,5 @@
 /** Read-only commands over the lake: status, verify and query. None of them takes the run lock. */
-import { IngestionPipeline, type StatusReport, UsageError } from '../index.js';
+import { IngestionPipeline, type ListedAction, type StatusReport, UsageError } from '../index.js';
 import { ExitCode } from './exit-codes.js';
 import { type CommandContext, settingsFromFlags } from './ingest-command.js';
 import { formatCsv, formatTable } from './table.js';
@@ -16,6 +16,13 @@ function pipelineFor(flags: LakeFlags, ctx: CommandContext): IngestionPipeline {
   const { settings, warnings } = settingsFromFlags({ out: flags.out, config: flags.config }, ctx.env);
   for (const warning of warnings) ctx.io.err(`warning: ${warning}`);
   return new IngestionPipeline({ storageDir: settings.local_storage_dir.value, env: ctx.env });
+}
+
+/** `AAPL forward_split 1 → 4, ex 2024-03-11`; `FB → META name_change 2022-06-09`. */
+function describeAction(a: ListedAction): string {
+  if (a.other_symbol && a.type === 'name_change') return `${a.symbol} → ${a.other_symbol} name change ${a.ex_date}`;
+  const numbers = a.cash_amount !== null ? `${a.cash_amount} per share` : a.old_rate !== null && a.new_rate !== null ? `${a.old_rate} → ${a.new_rate}` : '';
+  return [a.symbol, a.type.replace(/_/g, ' '), numbers, a.other_symbol ? `(${a.other_symbol})` : '', `ex ${a.ex_date}`].filter(Boolean).join(' ');
 }
 
 const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(1)} MiB`;
@@ -44,6 +51,7 @@ function renderStatus(report: StatusReport, ctx: CommandContext, oneSymbol: bool
       for (const s of d.per_symbol) {
         if (s.last_reason) ctx.io.out(`  ${s.symbol} last reason: ${s.last_reason}`);
         for (const c of s.covered) ctx.io.out(`  ${s.symbol} covered ${c.start} .. ${c.end}`);
+        for (const a of s.corporate_actions ?? []) ctx.io.out(`  ${describeAction(a)}`);
       }
     }
   }

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { publishFiles } from '../shared/atomic-file.js';
 import { metadataDir } from '../shared/lake-paths.js';
 import type { IsoDate } from '../shared/time.js';
@@ -39,6 +39,36 @@ export const SPLIT_TYPES = ['forward_split', 'reverse_split', 'unit_split'] as c
 
 export function actionsFile(storage: string, source: string): string {
   return metadataDir(storage, 'corporate_actions', `${source}.parquet`);
+}
+
+/** An action as `status` lists it. */
+export interface ListedAction {
+  symbol: string;
+  type: string;
+  ex_date: string;
+  old_rate: number | null;
+  new_rate: number | null;
+  cash_amount: number | null;
+  other_symbol: string | null;
+}
+
+/** The actions the lake holds for a symbol (under its name, or naming it as the new one), by ex-date. */
+export async function actionsOf(connection: DuckDBConnection, storage: string, source: string, symbol: string): Promise<ListedAction[]> {
+  const file = actionsFile(storage, source);
+  if (!(await fs.stat(file).then(() => true, () => false))) return [];
+  const reader = await connection.runAndReadAll(
+    `SELECT symbol, "type", CAST(ex_date AS VARCHAR), old_rate, new_rate, cash_amount, other_symbol FROM read_parquet(${sqlString(file)})
+     WHERE symbol = ${sqlString(symbol)} OR other_symbol = ${sqlString(symbol)} ORDER BY ex_date, "type"`,
+  );
+  return (reader.getRows() as [string, string, string, number | null, number | null, number | null, string | null][]).map(([s, type, exDate, oldRate, newRate, cash, other]) => ({
+    symbol: s,
+    type,
+    ex_date: exDate,
+    old_rate: oldRate,
+    new_rate: newRate,
+    cash_amount: cash,
+    other_symbol: other,
+  }));
 }
 
 export function actionsGlob(storage: string): string {
@@ -94,22 +124,30 @@ export async function storeActions(duck: DuckDBInstance, storage: string, source
 }
 
 /**
- * A dataset's bars with prices × the split factor and volume ÷ it, for bars before each ex-date:
- * the factor of a bar is the product of old ÷ new rate over the symbol's splits after its New York
- * date — exact ratios (4-for-1: 0.25), as of the newest action the lake knows.
+ * A dataset's bars adjusted at read time, as of the newest action the lake knows, for bars before
+ * each ex-date (by the bar's New York date): splits multiply prices by old ÷ new rate and divide
+ * volume by it — exact ratios (4-for-1: 0.25); with dividends, a cash dividend also multiplies
+ * prices by 1 − cash ÷ the close of the dataset's last bar before its ex-date.
  */
-export function splitAdjustedSql(barsView: string, storage: string, source: string): string {
-  const splits = `SELECT symbol, ex_date, old_rate / new_rate AS ratio FROM read_parquet(${sqlString(actionsFile(storage, source))})
+export function adjustedSql(barsView: string, storage: string, source: string, withDividends: boolean): string {
+  const actions = `read_parquet(${sqlString(actionsFile(storage, source))})`;
+  const nyDate = (ts: string): string => `CAST(timezone('America/New_York', ${ts}) AS DATE)`;
+  const splits = `SELECT symbol, ex_date, old_rate / new_rate AS price_ratio, old_rate / new_rate AS volume_ratio FROM ${actions}
                   WHERE "type" IN (${SPLIT_TYPES.map(sqlString).join(', ')}) AND old_rate > 0 AND new_rate > 0`;
+  const dividends = `SELECT d.symbol, d.ex_date, 1 - d.cash / b."close" AS price_ratio, 1.0 AS volume_ratio
+                     FROM (SELECT symbol, ex_date, timezone('America/New_York', CAST(ex_date AS TIMESTAMP)) AS ex_start, sum(cash_amount) AS cash
+                           FROM ${actions} WHERE "type" = 'cash_dividend' AND cash_amount > 0 GROUP BY ALL) d
+                     ASOF JOIN ${barsView} b ON d.symbol = b.symbol AND d.ex_start > b."timestamp"`;
+  const ratios = withDividends ? `${splits} UNION ALL ${dividends}` : splits;
   const factors = `SELECT symbol, ex_date,
                           coalesce(lag(ex_date) OVER (PARTITION BY symbol ORDER BY ex_date), DATE '0001-01-01') AS valid_from,
-                          product(ratio) OVER (PARTITION BY symbol ORDER BY ex_date DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS factor
-                   FROM (SELECT symbol, ex_date, product(ratio) AS ratio FROM (${splits}) GROUP BY symbol, ex_date)`;
-  return `SELECT * EXCLUDE (split_factor) REPLACE (
-            "open" * split_factor AS "open", high * split_factor AS high, low * split_factor AS low, "close" * split_factor AS "close",
-            vwap * split_factor AS vwap, CAST(round(volume / split_factor) AS BIGINT) AS volume)
-          FROM (SELECT b.*, coalesce(f.factor, 1.0) AS split_factor
+                          product(price_ratio) OVER later AS price_factor, product(volume_ratio) OVER later AS volume_factor
+                   FROM (SELECT symbol, ex_date, product(price_ratio) AS price_ratio, product(volume_ratio) AS volume_ratio FROM (${ratios}) GROUP BY symbol, ex_date)
+                   WINDOW later AS (PARTITION BY symbol ORDER BY ex_date DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`;
+  return `SELECT * EXCLUDE (price_factor, volume_factor) REPLACE (
+            "open" * price_factor AS "open", high * price_factor AS high, low * price_factor AS low, "close" * price_factor AS "close",
+            vwap * price_factor AS vwap, CAST(round(volume / volume_factor) AS BIGINT) AS volume)
+          FROM (SELECT b.*, coalesce(f.price_factor, 1.0) AS price_factor, coalesce(f.volume_factor, 1.0) AS volume_factor
                 FROM ${barsView} b LEFT JOIN (${factors}) f
-                  ON b.symbol = f.symbol AND CAST(timezone('America/New_York', b."timestamp") AS DATE) >= f.valid_from
-                 AND CAST(timezone('America/New_York', b."timestamp") AS DATE) < f.ex_date)`;
+                  ON b.symbol = f.symbol AND ${nyDate('b."timestamp"')} >= f.valid_from AND ${nyDate('b."timestamp"')} < f.ex_date)`;
 }

@@ -12,7 +12,7 @@ import type { Session, TradingCalendar } from '../shared/calendar.js';
 import { dateToDayNumber, dayNumberToDate, type IsoDate, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 import { connectUtc, openDuckDB } from './duck.js';
-import { actionsFile, actionsGlob, splitAdjustedSql } from './corporate-actions.js';
+import { actionsFile, actionsGlob, adjustedSql } from './corporate-actions.js';
 import { Ledger } from './ledger.js';
 import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
 import { sqlIdent, sqlString } from './duck.js';
@@ -189,7 +189,8 @@ async function createViews(connection: DuckDBConnection, storage: string, datase
     await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${await datasetViewSql(storage, d, calendar)}`);
     // Adjusting provider-adjusted bars again would apply the splits twice.
     if (withActions.has(d.source) && (d.adjustment === null || d.adjustment === 'raw')) {
-      await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_split_adjusted`)} AS ${splitAdjustedSql(sqlIdent(d.dataset), storage, d.source)}`);
+      await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_split_adjusted`)} AS ${adjustedSql(sqlIdent(d.dataset), storage, d.source, false)}`);
+      await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_adjusted`)} AS ${adjustedSql(sqlIdent(d.dataset), storage, d.source, true)}`);
     }
   }
 }

@@ -10,6 +10,7 @@ import { datasetDir, partitionGlob } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import type { DatasetMeta } from './dataset-meta.js';
 import { duckMessage, sqlString } from './duck.js';
+import { actionsOf, type ListedAction } from './corporate-actions.js';
 import { Ledger } from './ledger.js';
 import { isPartitionFile, listDatasetFiles } from './reader.js';
 import { SCHEMAS } from './schema.js';
@@ -28,6 +29,8 @@ export interface SymbolStatus {
   covered: { start: string; end: string }[];
   /** Stretches with sessions inside the covered history that were never fetched. */
   gaps: { start: string; end: string }[];
+  /** With a symbol asked for: its corporate actions the lake holds. */
+  corporate_actions?: ListedAction[];
 }
 
 export interface DatasetStatus {
@@ -126,6 +129,7 @@ export async function datasetStatus(connection: DuckDBConnection, storage: strin
       gaps: holes.map((h) => ({ start: iso(h.start), end: iso(h.end) })),
     };
   });
+  if (symbolFilter) for (const s of perSymbol) s.corporate_actions = await actionsOf(connection, storage, meta.source, s.symbol);
   const withData = perSymbol.filter((s) => s.rows > 0);
   const firsts = withData.map((s) => s.first_bar).filter((v): v is string => v !== null).sort();
   const lasts = withData.map((s) => s.last_bar).filter((v): v is string => v !== null).sort();

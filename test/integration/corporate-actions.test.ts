@@ -63,10 +63,23 @@ describe('corporate actions', () => {
 
     // Time passes: the reverse split appears; the raw bars stay as they were, the view follows the provider.
     fake.setNow('2024-05-31');
-    const later = await runCli(['symbols', 'AAPL', 'MSFT', '--end', '2024-05-31', '--out', out], fakeEnv(fake));
+    const later = await runCli(['symbols', 'AAPL', 'MSFT', 'NEWCO', '--end', '2024-05-31', '--out', out], fakeEnv(fake));
     expect(later.code).toBe(0);
+    // status lists a symbol's actions, a name change as such.
+    const status = await runCli(['status', '--symbol', 'AAPL', '--out', out]);
+    expect(status.stdout).toContain('AAPL forward split 1 → 4 ex 2024-03-11');
+    expect(status.stdout).toContain('AAPL reverse split 10 → 1 ex 2024-05-13');
+    expect((await runCli(['status', '--symbol', 'NEWCO', '--out', out])).stdout).toContain('OLDCO → NEWCO name change 2024-01-22');
     expect((await readLake(out, 'equities_1day')).get('AAPL')!.slice(0, raw.length)).toEqual(raw);
     expect(await viewBars(out, 'equities_1day_split_adjusted', 'AAPL')).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-05-31'), 'split'));
+    // Splits and dividends: the provider's fully adjusted bars (MSFT paid a dividend, AAPL split twice).
+    for (const symbol of ['AAPL', 'MSFT']) {
+      const adjusted = await viewBars(out, 'equities_1day_adjusted', symbol);
+      const expected = fake.expectedBars(symbol, day, ...range('2024-01-02', '2024-05-31'), 'all');
+      expect(adjusted.map(([t, o, h, l, c, v]) => [t, v])).toEqual(expected.map(([t, , , , , v]) => [t, v]));
+      adjusted.forEach((bar, i) => [1, 2, 3, 4, 7].forEach((k) => expect(bar[k], `${symbol} ${k}`).toBeCloseTo(expected[i][k], 9)));
+    }
+    expect(await viewBars(out, 'equities_1day_adjusted', 'MSFT')).not.toEqual((await readLake(out, 'equities_1day')).get('MSFT'));
     // The README's SQL gives DuckDB users the same prices without the tool.
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const sql = /## Corporate actions[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme)![1].replaceAll("'data/", `'${out}/`).replace('SET TimeZone = \'UTC\';', '');
