@@ -202,6 +202,7 @@ export class Renderer {
     if (named('no_data').length) lines.push(`  ${c.yellow('no data')}: ${named('no_data').join(', ')}`);
     if (named('not_listed').length) lines.push(`  ${c.yellow(`not listed by ${result.source} (skipped)`)}: ${named('not_listed').join(', ')}`);
     if (result.inactive.length) lines.push(`  inactive (delisted, history kept): ${result.inactive.join(', ')}`);
+    if (result.readjusted.length) lines.push(`  re-adjusted (whole history fetched again after a new corporate action): ${result.readjusted.join(', ')}`);
     if (named('not_attempted').length) lines.push(`  ${c.red('not attempted')}: ${named('not_attempted').join(', ')}`);
     if (result.stopped) lines.push(`  ${c.red('stopped')}: ${result.stopped.message}${result.stopped.hint ? ` — hint: ${result.stopped.hint}` : ''}`);
     lines.push(`  exit ${exitCode}`);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { publishFiles } from '../shared/atomic-file.js';
 import { metadataDir } from '../shared/lake-paths.js';
-import type { IsoDate } from '../shared/time.js';
+import { type IsoDate, nyDateOf } from '../shared/time.js';
 import { connectUtc, sqlString } from './duck.js';
 
 /** One corporate action as a provider lists it: the numbers as given, nothing derived. */
@@ -69,6 +69,24 @@ export async function actionsOf(connection: DuckDBConnection, storage: string, s
     cash_amount: cash,
     other_symbol: other,
   }));
+}
+
+export interface KnownAction {
+  symbol: string;
+  type: string;
+  exDate: IsoDate;
+  /** When the lake first listed it, UTC ms. */
+  firstSeen: number;
+}
+
+/** Every action the lake holds for the symbols, with when it was first listed. */
+export async function knownActions(connection: DuckDBConnection, storage: string, source: string, symbols: readonly string[]): Promise<KnownAction[]> {
+  const file = actionsFile(storage, source);
+  if (symbols.length === 0 || !(await fs.stat(file).then(() => true, () => false))) return [];
+  const reader = await connection.runAndReadAll(
+    `SELECT symbol, "type", CAST(ex_date AS VARCHAR), epoch_ms(first_seen)::DOUBLE FROM read_parquet(${sqlString(file)}) WHERE symbol IN (${symbols.map(sqlString).join(', ')})`,
+  );
+  return (reader.getRows() as [string, string, string, number][]).map(([symbol, type, exDate, firstSeen]) => ({ symbol, type, exDate, firstSeen }));
 }
 
 export function actionsGlob(storage: string): string {
@@ -150,4 +168,38 @@ export function adjustedSql(barsView: string, storage: string, source: string, w
           FROM (SELECT b.*, coalesce(f.price_factor, 1.0) AS price_factor, coalesce(f.volume_factor, 1.0) AS volume_factor
                 FROM ${barsView} b LEFT JOIN (${factors}) f
                   ON b.symbol = f.symbol AND ${nyDate('b."timestamp"')} >= f.valid_from AND ${nyDate('b."timestamp"')} < f.ex_date)`;
+}
+
+/*
+ * Provider-adjusted history is adjusted as of the request: a relevant action the history has not
+ * seen yet puts every earlier bar on another basis. Ingest fetches such symbols whole again, and
+ * verify reports those it has not.
+ */
+
+/** The action types that change a provider's `adjustment` of earlier bars. */
+export function relevantActionTypes(adjustment: string): string[] {
+  const types = new Set<string>();
+  for (const part of adjustment.split(',').map((p) => p.trim())) {
+    if (part === 'split' || part === 'all') SPLIT_TYPES.forEach((t) => types.add(t));
+    if (part === 'dividend' || part === 'all') types.add('cash_dividend');
+    if (part === 'spin-off' || part === 'all') types.add('spin_off');
+  }
+  return [...types];
+}
+
+/**
+ * Symbols whose stored history predates a relevant action in effect by `today`: one the lake listed
+ * only after the history was fetched, or one whose ex-date came after it. Symbols never fetched
+ * whole (undefined) have nothing to re-adjust.
+ */
+export function symbolsToReadjust(adjustment: string, actions: readonly KnownAction[], historyFetchedAt: (symbol: string) => number | undefined, today: IsoDate): string[] {
+  const relevant = new Set(relevantActionTypes(adjustment));
+  const out = new Set<string>();
+  for (const a of actions) {
+    if (!relevant.has(a.type) || a.exDate > today) continue;
+    const fetched = historyFetchedAt(a.symbol);
+    if (fetched === undefined) continue;
+    if (a.firstSeen > fetched || a.exDate > nyDateOf(fetched)) out.add(a.symbol);
+  }
+  return [...out].sort();
 }

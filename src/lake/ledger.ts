@@ -24,6 +24,8 @@ export interface LedgerEntry {
   last_reason: string | undefined;
   last_run_at: string | undefined;
   inactive: boolean;
+  /** Provider-adjusted datasets: when the symbol's whole history was last fetched (its adjustment basis). */
+  history_fetched_at: number | undefined;
 }
 
 interface StoredEntry {
@@ -37,6 +39,7 @@ interface StoredEntry {
   last_reason: string | null;
   last_run_at: string | null;
   inactive: boolean;
+  history_fetched_at?: string | null;
 }
 
 export function ledgerFile(storage: string, dataset: string): string {
@@ -85,6 +88,7 @@ export class Ledger {
         last_reason: e.last_reason ?? undefined,
         last_run_at: e.last_run_at ?? undefined,
         inactive: e.inactive ?? false,
+        history_fetched_at: ms(e.history_fetched_at ?? null),
       });
     }
     return ledger;
@@ -101,7 +105,7 @@ export class Ledger {
   private entry(symbol: string): LedgerEntry {
     let e = this.entries.get(symbol);
     if (!e) {
-      e = { symbol, covered: [], partitions: [], rows_written: 0, first_bar: undefined, last_bar: undefined, last_outcome: undefined, last_reason: undefined, last_run_at: undefined, inactive: false };
+      e = { symbol, covered: [], partitions: [], rows_written: 0, first_bar: undefined, last_bar: undefined, last_outcome: undefined, last_reason: undefined, last_run_at: undefined, inactive: false, history_fetched_at: undefined };
       this.entries.set(symbol, e);
     }
     return e;
@@ -175,6 +179,12 @@ export class Ledger {
     this.dirty = true;
   }
 
+  /** The symbol's whole history was fetched at `at` (provider-adjusted datasets: its basis). */
+  recordHistoryFetched(symbol: string, at: number): void {
+    this.entry(symbol).history_fetched_at = at;
+    this.dirty = true;
+  }
+
   markInactive(symbol: string, inactive: boolean): void {
     const e = this.entry(symbol);
     if (e.inactive !== inactive) {
@@ -201,6 +211,7 @@ export class Ledger {
           last_reason: e.last_reason ?? null,
           last_run_at: e.last_run_at ?? null,
           inactive: e.inactive,
+          history_fetched_at: iso(e.history_fetched_at),
         };
         return JSON.stringify(stored);
       });

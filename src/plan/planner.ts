@@ -28,6 +28,8 @@ export interface PlanRequest {
   lookbackSessions: number;
   /** Ignore coverage and fetch the whole range. */
   refetch: boolean;
+  /** Symbols whose whole history (from their covered start, or the start) is fetched again. */
+  refetchSymbols?: ReadonlySet<string>;
   /** Worker count: the planner keeps units small enough that there are at least this many. */
   threads: number;
   /** Rows per page, shared by the symbols of a request. */
@@ -94,7 +96,7 @@ export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
   const from = req.explicitStart || covered.length === 0 ? nyMidnightUtc(req.startDate) : covered[0].start;
   const full: Interval = { start: from, end: req.endInstant };
   if (full.end <= full.start) return [];
-  if (req.refetch) return [full];
+  if (req.refetch || req.refetchSymbols?.has(symbol)) return [full];
   const holes = subtract([full], covered);
   if (req.explicitStart || covered.length === 0) return holes;
   const coveredEnd = covered[covered.length - 1].end;

@@ -6,6 +6,7 @@
  * largest symbol, not the dataset.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { knownActions, symbolsToReadjust } from '../lake/corporate-actions.js';
 import type { DatasetMeta } from '../lake/dataset-meta.js';
 import { duckMessage, sqlIdent, sqlString } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
@@ -13,6 +14,7 @@ import { hiveTypesSql, isPartitionFile, listDatasetFiles, type DatasetFile } fro
 import { SCHEMAS } from '../lake/schema.js';
 import type { TradingCalendar } from '../shared/calendar.js';
 import { partitionId, partitionLabel } from '../shared/lake-paths.js';
+import { nyDateOf } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 
 export type Severity = 'defect' | 'info';
@@ -130,6 +132,13 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   for (const f of good) {
     const e = ledger.get(f.key!.symbol);
     if (!e || !e.partitions.includes(partitionId(f.key!))) add('info', 'ledger', `${meta.dataset}/${f.relative}`, `${partitionLabel(f.key!)} is not in the ledger (written by a run that stopped before recording it; the next ingest reconciles it)`);
+  }
+  // A provider-adjusted symbol whose stored bars predate a relevant action the lake knows is on an old basis.
+  if (meta.adjustment !== null && meta.adjustment !== 'raw') {
+    const actions = await knownActions(connection, storage, meta.source, [...bySymbol.keys()]);
+    for (const symbol of symbolsToReadjust(meta.adjustment, actions, (s) => ledger.get(s)?.history_fetched_at, nyDateOf(Date.now()))) {
+      add('defect', 'adjustment-basis', symbol, `its ${meta.adjustment}-adjusted bars were fetched before a corporate action the lake knows; run ingest for it to fetch its history again`);
+    }
   }
   return { dataset: meta.dataset, files: good.length, rows, findings };
 }

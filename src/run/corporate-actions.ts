@@ -4,9 +4,10 @@
  * failure is a warning and the next run tries again.
  */
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { storeActions } from '../lake/corporate-actions.js';
+import { knownActions, storeActions, symbolsToReadjust } from '../lake/corporate-actions.js';
+import { connectUtc } from '../lake/duck.js';
 import type { Ledger } from '../lake/ledger.js';
-import { nyDateOf } from '../shared/time.js';
+import { type IsoDate, nyDateOf } from '../shared/time.js';
 import type { Source } from '../sources/types.js';
 import type { EventBus } from './events.js';
 
@@ -19,16 +20,30 @@ export interface ActionsRefresh {
   staging: string;
   signal: AbortSignal;
   events: EventBus;
+  /** Also this range, for every symbol (before a run: the range it is about to fetch). */
+  wanted?: { from: IsoDate; to: IsoDate };
+}
+
+/** Symbols of a provider-adjusted dataset whose stored history predates a relevant action the lake knows. */
+export async function readjustments(duck: DuckDBInstance, storage: string, source: string, ledger: Ledger, symbols: readonly string[], adjustment: string): Promise<string[]> {
+  const connection = await connectUtc(duck);
+  try {
+    const actions = await knownActions(connection, storage, source, symbols);
+    return symbolsToReadjust(adjustment, actions, (s) => ledger.get(s)?.history_fetched_at, nyDateOf(Date.now()));
+  } finally {
+    connection.closeSync();
+  }
 }
 
 export async function refreshCorporateActions(r: ActionsRefresh): Promise<void> {
   const { source, ledger, signal, events } = r;
   if (!source.capabilities.corporateActions || !source.fetchCorporateActions) return;
-  const held = r.symbols.filter((s) => (ledger.get(s)?.covered.length ?? 0) > 0);
+  const held = r.wanted ? [...r.symbols] : r.symbols.filter((s) => (ledger.get(s)?.covered.length ?? 0) > 0);
   if (held.length === 0) return;
-  const covered = held.flatMap((s) => ledger.get(s)!.covered);
-  const from = nyDateOf(Math.min(...covered.map((c) => c.start)));
-  const to = nyDateOf(Math.max(...covered.map((c) => c.end)) - 1);
+  const covered = held.flatMap((s) => ledger.get(s)?.covered ?? []);
+  const dates = [...covered.map((c) => nyDateOf(c.start)), ...covered.map((c) => nyDateOf(c.end - 1)), ...(r.wanted ? [r.wanted.from, r.wanted.to] : [])].sort();
+  const from = dates[0];
+  const to = dates[dates.length - 1];
   try {
     const actions = await source.fetchCorporateActions(held, from, to, signal);
     const stored = await storeActions(r.duck, r.storage, source.name, held, from, to, actions, r.staging);

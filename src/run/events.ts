@@ -107,6 +107,8 @@ export interface IngestResult {
   notListed: number;
   /** Requested symbols the source lists as inactive (delisted): fetched all the same. */
   inactive: string[];
+  /** Symbols of a provider-adjusted dataset whose whole history was fetched again because of a new corporate action. */
+  readjusted: string[];
   notAttempted: number;
   upToDate: number;
   bars: number;

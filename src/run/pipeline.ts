@@ -22,7 +22,7 @@ import { isIntraday, type Timeframe } from '../shared/timeframe.js';
 import type { Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
 import type { EventBus, IngestResult, PlanReport } from './events.js';
 import { RunLock } from './lock.js';
-import { refreshCorporateActions } from './corporate-actions.js';
+import { readjustments, refreshCorporateActions } from './corporate-actions.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
 import { UnitRunner } from './unit-runner.js';
 
@@ -127,7 +127,7 @@ async function listSessions(source: Source, options: IngestRunOptions, ledger: L
   return { from, to, versions: await source.listSessionVersions(from, to, options.timeframe, signal) };
 }
 
-async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined): Promise<PlannedRun> {
+async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined, readjust: ReadonlySet<string> = new Set()): Promise<PlannedRun> {
   const { listings } = reference;
   const notListed = new Set(listings ? options.symbols.filter((s) => !listings.has(s)) : []);
   const inactive = new Set(listings ? options.symbols.filter((s) => listings.get(s) === 'inactive') : []);
@@ -156,6 +156,7 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
     // Versioned sessions need no correction window: a corrected file has a new version.
     lookbackSessions: listed ? 0 : options.lookbackSessions,
     refetch: options.refetch,
+    refetchSymbols: readjust,
     threads: options.threads,
     pageRows: capabilities.pageRows,
     countedPerSession: capabilities.countedRowsPerSession?.(options.timeframe),
@@ -246,7 +247,20 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       throw signal.aborted ? new InterruptedError('interrupted while loading the calendar, symbol list or file list; nothing was fetched') : error;
     });
     const meta = await claimDataset(storage, wanted, options.partition !== undefined);
-    const planned = await planAgainst(options, ledger, reference, meta.partition, listed);
+    // A provider-adjusted dataset: actions first, so the history fetched now is on their basis, and
+    // symbols whose stored history predates a new one are fetched whole again.
+    const providerAdjusted = options.adjustment !== undefined && options.adjustment !== 'raw';
+    const refreshActions = (wanted?: { from: IsoDate; to: IsoDate }): Promise<void> =>
+      refreshCorporateActions({ source, storage, duck, ledger, symbols: options.symbols, staging: runStaging, signal, events, wanted });
+    const heldBefore = new Set(options.symbols.filter((s) => (ledger.get(s)?.covered.length ?? 0) > 0));
+    let readjust: string[] = [];
+    if (providerAdjusted && options.corporateActions) {
+      await refreshActions({ from: options.startDate, to: nyDateOf(options.endInstant - 1) });
+      readjust = await readjustments(duck, storage, source.name, ledger, options.symbols, options.adjustment!);
+      for (const symbol of readjust) events.emit('info', { message: `${symbol}: a corporate action postdates its stored ${options.adjustment}-adjusted history; fetching it whole again` });
+    }
+    const historyAt = Date.now();
+    const planned = await planAgainst(options, ledger, reference, meta.partition, listed, new Set(readjust));
     for (const symbol of options.symbols) {
       if (!reference.listings?.has(symbol)) continue;
       ledger.markInactive(symbol, planned.inactive.has(symbol));
@@ -282,7 +296,13 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       await ledger.save();
     }
     const outcome = runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive });
-    if (options.corporateActions && !outcome.stopped) await refreshCorporateActions({ source, storage, duck, ledger, symbols: options.symbols, staging: runStaging, signal, events });
+    if (providerAdjusted) {
+      // Whose whole history this run fetched, on one basis: symbols new to the dataset, and those re-adjusted.
+      for (const r of outcome.symbols) {
+        if ((r.outcome === 'ok' || r.outcome === 'no_data') && (!heldBefore.has(r.symbol) || readjust.includes(r.symbol))) ledger.recordHistoryFetched(r.symbol, historyAt);
+      }
+      await ledger.save();
+    } else if (options.corporateActions && !outcome.stopped) await refreshActions();
     return {
       dataset,
       source: source.name,
@@ -292,6 +312,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       storage,
       durationMs: Date.now() - started,
       ...outcome,
+      readjusted: readjust.filter((s) => outcome.symbols.some((r) => r.symbol === s && r.outcome === 'ok')),
     };
   } finally {
     await fs.rm(runStaging, { recursive: true, force: true }).catch(() => undefined);

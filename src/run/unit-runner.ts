@@ -274,7 +274,7 @@ export class UnitRunner {
   }
 
   /** The outcome per requested symbol, in request order, and the run's totals. */
-  summarize(base: { requested: readonly string[]; upToDate: readonly string[]; notListed: ReadonlySet<string>; inactive: ReadonlySet<string> }): Omit<IngestResult, 'dataset' | 'source' | 'feed' | 'adjustment' | 'timeframe' | 'storage' | 'durationMs'> {
+  summarize(base: { requested: readonly string[]; upToDate: readonly string[]; notListed: ReadonlySet<string>; inactive: ReadonlySet<string> }): Omit<IngestResult, 'dataset' | 'source' | 'feed' | 'adjustment' | 'timeframe' | 'storage' | 'durationMs' | 'readjusted'> {
     const results: SymbolResult[] = [];
     const upToDate = new Set(base.upToDate);
     for (const symbol of base.requested) {

@@ -108,4 +108,38 @@ describe('corporate actions', () => {
     ]);
     expect(await viewBars(out, 'equities_1day_split_adjusted', 'AAPL')).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-05-31'), true));
   });
+
+  it('a provider-adjusted dataset stays on one basis: a symbol with a new relevant action is fetched whole again and reported re-adjusted', async () => {
+    const fake = await new FakeAlpaca({ actions: ACTIONS, now: '2024-04-30' }).start();
+    servers.push(fake);
+    const out = tempDir();
+    const run = async (...extra: string[]) => {
+      const r = await runCli(['symbols', 'AAPL', 'MSFT', '--adjustment', 'split', '--dataset', 'split_adjusted', '--out', out, '--json', ...extra], fakeEnv(fake));
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { readjusted: string[] };
+    };
+    const expectProviderBasis = async (end: string) => {
+      const lake = await readLake(out, 'split_adjusted');
+      for (const symbol of ['AAPL', 'MSFT']) expect(lake.get(symbol), symbol).toEqual(fake.expectedBars(symbol, day, ...range('2024-01-02', end), 'split'));
+    };
+    expect((await run('--start', '2024-01-02', '--end', '2024-04-30')).readjusted).toEqual([]);
+    await expectProviderBasis('2024-04-30');
+    // The reverse split appears: AAPL's whole history moves to the new basis; MSFT (a dividend only) keeps its own.
+    fake.setNow('2024-05-31');
+    // A raw dataset's run learns of the reverse split first: verify flags the adjusted dataset's AAPL.
+    expect((await runCli(['symbols', 'AAPL', '--start', '2024-01-02', '--end', '2024-05-31', '--dataset', 'raw_daily', '--out', out], fakeEnv(fake))).code).toBe(0);
+    const basis = async () => {
+      const v = await runCli(['verify', '--dataset', 'split_adjusted', '--out', out, '--json']);
+      return (JSON.parse(v.stdout).datasets[0].findings as { check: string; subject: string }[]).filter((f) => f.check === 'adjustment-basis').map((f) => f.subject);
+    };
+    expect(await basis()).toEqual(['AAPL']);
+    const barsBefore = fake.barRequests.length;
+    expect((await run('--end', '2024-05-31')).readjusted).toEqual(['AAPL']);
+    expect(await basis()).toEqual([]);
+    expect(fake.barRequests.slice(barsBefore).some((q) => q.query.symbols.includes('AAPL') && q.query.start.startsWith('2024-01-02'))).toBe(true);
+    await expectProviderBasis('2024-05-31');
+    // Nothing new since: no symbol is fetched whole again.
+    expect((await run('--end', '2024-05-31')).readjusted).toEqual([]);
+  });
 });
+

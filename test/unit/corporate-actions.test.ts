@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { relevantActionTypes, symbolsToReadjust } from '../../src/lake/corporate-actions.js';
 import { actionOf } from '../../src/sources/alpaca/corporate-actions.js';
 import { dividendOf, splitOf } from '../../src/sources/massive/corporate-actions.js';
 
@@ -19,5 +20,23 @@ describe('corporate action records', () => {
     });
     expect(dividendOf({ ticker: 'AAPL', ex_dividend_date: '2025-08-11', cash_amount: 0.26, id: 'd' })).toMatchObject({ type: 'cash_dividend', cash: 0.26 });
     expect(dividendOf({ ticker: 'AAPL', cash_amount: 0.26 })).toBeUndefined();
+  });
+
+  it('re-adjusts a provider-adjusted symbol only for a relevant action in effect that its history has not seen', () => {
+    expect(relevantActionTypes('split')).toEqual(['forward_split', 'reverse_split', 'unit_split']);
+    expect(relevantActionTypes('all')).toEqual(['forward_split', 'reverse_split', 'unit_split', 'cash_dividend', 'spin_off']);
+    const fetched = Date.parse('2024-05-01T12:00:00Z');
+    const history: Record<string, number | undefined> = { AAPL: fetched, MSFT: fetched, NVDA: fetched, NEW: undefined };
+    const at = (s: string) => history[s];
+    const actions = [
+      { symbol: 'AAPL', type: 'reverse_split', exDate: '2024-05-13', firstSeen: fetched - 86_400_000 }, // announced before, effective after the fetch
+      { symbol: 'MSFT', type: 'cash_dividend', exDate: '2024-02-14', firstSeen: fetched + 1 }, // not relevant to split adjustment
+      { symbol: 'NVDA', type: 'forward_split', exDate: '2024-06-10', firstSeen: fetched + 1 }, // not in effect yet
+      { symbol: 'NEW', type: 'forward_split', exDate: '2024-03-11', firstSeen: fetched + 1 }, // never fetched whole
+    ];
+    expect(symbolsToReadjust('split', actions, at, '2024-05-31')).toEqual(['AAPL']);
+    expect(symbolsToReadjust('split', actions, at, '2024-06-10')).toEqual(['AAPL', 'NVDA']);
+    expect(symbolsToReadjust('dividend', actions, at, '2024-05-31')).toEqual(['MSFT']);
+    expect(symbolsToReadjust('split', [{ symbol: 'AAPL', type: 'forward_split', exDate: '2024-03-11', firstSeen: fetched - 1 }], at, '2024-05-31')).toEqual([]);
   });
 });
