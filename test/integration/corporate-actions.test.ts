@@ -25,6 +25,8 @@ const ACTIONS: FakeCorporateAction[] = [
   { symbol: 'AAPL', type: 'forward_split', exDate: '2024-03-11', oldRate: 1, newRate: 4, announced: '2024-02-20' },
   { symbol: 'AAPL', type: 'reverse_split', exDate: '2024-05-13', oldRate: 10, newRate: 1, announced: '2024-05-01' },
   { symbol: 'MSFT', type: 'cash_dividend', exDate: '2024-02-14', cash: 0.75, announced: '2024-01-30' },
+  // A dividend announced between the runs of the provider-adjusted test.
+  { symbol: 'MSFT', type: 'cash_dividend', exDate: '2024-05-15', cash: 0.75, announced: '2024-05-02' },
   { symbol: 'OLDCO', type: 'name_change', exDate: '2024-01-22', newSymbol: 'NEWCO', announced: '2024-01-10' },
 ];
 
@@ -105,36 +107,37 @@ describe('corporate actions', () => {
       ['MSFT', 'cash_dividend', '2024-02-14', 'massive'],
       ['AAPL', 'forward_split', '2024-03-11', 'massive'],
       ['AAPL', 'reverse_split', '2024-05-13', 'massive'],
+      ['MSFT', 'cash_dividend', '2024-05-15', 'massive'],
     ]);
     expect(await viewBars(out, 'equities_1day_split_adjusted', 'AAPL')).toEqual(fake.expectedBars('AAPL', day, ...range('2024-01-02', '2024-05-31'), true));
   });
 
-  it('a provider-adjusted dataset stays on one basis: a symbol with a new relevant action is fetched whole again and reported re-adjusted', async () => {
+  it('a provider-adjusted dataset stays on one basis: a symbol with a new split or dividend is fetched whole again and reported re-adjusted', async () => {
     const fake = await new FakeAlpaca({ actions: ACTIONS, now: '2024-04-30' }).start();
     servers.push(fake);
     const out = tempDir();
     const run = async (...extra: string[]) => {
-      const r = await runCli(['symbols', 'AAPL', 'MSFT', '--adjustment', 'split', '--dataset', 'split_adjusted', '--out', out, '--json', ...extra], fakeEnv(fake));
+      const r = await runCli(['symbols', 'AAPL', 'MSFT', 'NVDA', '--adjustment', 'all', '--dataset', 'all_adjusted', '--out', out, '--json', ...extra], fakeEnv(fake));
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout) as { readjusted: string[] };
     };
     const expectProviderBasis = async (end: string) => {
-      const lake = await readLake(out, 'split_adjusted');
-      for (const symbol of ['AAPL', 'MSFT']) expect(lake.get(symbol), symbol).toEqual(fake.expectedBars(symbol, day, ...range('2024-01-02', end), 'split'));
+      const lake = await readLake(out, 'all_adjusted');
+      for (const symbol of ['AAPL', 'MSFT', 'NVDA']) expect(lake.get(symbol), symbol).toEqual(fake.expectedBars(symbol, day, ...range('2024-01-02', end), 'all'));
     };
     expect((await run('--start', '2024-01-02', '--end', '2024-04-30')).readjusted).toEqual([]);
     await expectProviderBasis('2024-04-30');
-    // The reverse split appears: AAPL's whole history moves to the new basis; MSFT (a dividend only) keeps its own.
+    // A reverse split and a dividend appear: AAPL's and MSFT's whole histories move to the new basis; NVDA's stays.
     fake.setNow('2024-05-31');
     // A raw dataset's run learns of the reverse split first: verify flags the adjusted dataset's AAPL.
-    expect((await runCli(['symbols', 'AAPL', '--start', '2024-01-02', '--end', '2024-05-31', '--dataset', 'raw_daily', '--out', out], fakeEnv(fake))).code).toBe(0);
+    expect((await runCli(['symbols', 'AAPL', 'MSFT', '--start', '2024-01-02', '--end', '2024-05-31', '--dataset', 'raw_daily', '--out', out], fakeEnv(fake))).code).toBe(0);
     const basis = async () => {
-      const v = await runCli(['verify', '--dataset', 'split_adjusted', '--out', out, '--json']);
+      const v = await runCli(['verify', '--dataset', 'all_adjusted', '--out', out, '--json']);
       return (JSON.parse(v.stdout).datasets[0].findings as { check: string; subject: string }[]).filter((f) => f.check === 'adjustment-basis').map((f) => f.subject);
     };
-    expect(await basis()).toEqual(['AAPL']);
+    expect((await basis()).sort()).toEqual(['AAPL', 'MSFT']);
     const barsBefore = fake.barRequests.length;
-    expect((await run('--end', '2024-05-31')).readjusted).toEqual(['AAPL']);
+    expect((await run('--end', '2024-05-31')).readjusted).toEqual(['AAPL', 'MSFT']);
     expect(await basis()).toEqual([]);
     expect(fake.barRequests.slice(barsBefore).some((q) => q.query.symbols.includes('AAPL') && q.query.start.startsWith('2024-01-02'))).toBe(true);
     await expectProviderBasis('2024-05-31');
