@@ -34,8 +34,11 @@ export interface CorporateAction {
 const COLUMNS = `symbol VARCHAR, "type" VARCHAR, ex_date DATE, old_rate DOUBLE, new_rate DOUBLE, cash_amount DOUBLE, other_symbol VARCHAR, id VARCHAR, first_seen TIMESTAMPTZ`;
 const SAME_RECORD = ['symbol', '"type"', 'ex_date', 'id'];
 const SAME_NUMBERS = ['old_rate', 'new_rate', 'cash_amount', 'other_symbol'];
-/** Types whose old → new rate changes the share count, and so every earlier price. */
-export const SPLIT_TYPES = ['forward_split', 'reverse_split', 'unit_split'] as const;
+/**
+ * Types whose old → new rate changes the share count, and so every earlier price (a stock dividend
+ * counts where the provider gives it as old → new shares, as Massive does).
+ */
+export const SPLIT_TYPES = ['forward_split', 'reverse_split', 'stock_dividend'] as const;
 
 export function actionsFile(storage: string, source: string): string {
   return metadataDir(storage, 'corporate_actions', `${source}.parquet`);
@@ -150,12 +153,15 @@ export async function storeActions(duck: DuckDBInstance, storage: string, source
 export function adjustedSql(barsView: string, storage: string, source: string, withDividends: boolean): string {
   const actions = `read_parquet(${sqlString(actionsFile(storage, source))})`;
   const nyDate = (ts: string): string => `CAST(timezone('America/New_York', ${ts}) AS DATE)`;
-  const splits = `SELECT symbol, ex_date, old_rate / new_rate AS price_ratio, old_rate / new_rate AS volume_ratio FROM ${actions}
-                  WHERE "type" IN (${SPLIT_TYPES.map(sqlString).join(', ')}) AND old_rate > 0 AND new_rate > 0`;
+  // The same split listed twice (two records, one event) counts once.
+  const splits = `SELECT symbol, ex_date, old_rate / new_rate AS price_ratio, old_rate / new_rate AS volume_ratio
+                  FROM (SELECT DISTINCT symbol, ex_date, "type", old_rate, new_rate FROM ${actions}
+                        WHERE "type" IN (${SPLIT_TYPES.map(sqlString).join(', ')}) AND old_rate > 0 AND new_rate > 0)`;
   const dividends = `SELECT d.symbol, d.ex_date, 1 - d.cash / b."close" AS price_ratio, 1.0 AS volume_ratio
                      FROM (SELECT symbol, ex_date, timezone('America/New_York', CAST(ex_date AS TIMESTAMP)) AS ex_start, sum(cash_amount) AS cash
                            FROM ${actions} WHERE "type" = 'cash_dividend' AND cash_amount > 0 GROUP BY ALL) d
-                     ASOF JOIN ${barsView} b ON d.symbol = b.symbol AND d.ex_start > b."timestamp"`;
+                     ASOF JOIN ${barsView} b ON d.symbol = b.symbol AND d.ex_start > b."timestamp"
+                     WHERE d.cash < b."close"`;
   const ratios = withDividends ? `${splits} UNION ALL ${dividends}` : splits;
   const factors = `SELECT symbol, ex_date,
                           coalesce(lag(ex_date) OVER (PARTITION BY symbol ORDER BY ex_date), DATE '0001-01-01') AS valid_from,
@@ -199,7 +205,8 @@ export function symbolsToReadjust(adjustment: string, actions: readonly KnownAct
     if (!relevant.has(a.type) || a.exDate > today) continue;
     const fetched = historyFetchedAt(a.symbol);
     if (fetched === undefined) continue;
-    if (a.firstSeen > fetched || a.exDate > nyDateOf(fetched)) out.add(a.symbol);
+    // An action effective on the fetch day itself may not have been applied yet when the history was fetched.
+    if (a.firstSeen > fetched || a.exDate >= nyDateOf(fetched)) out.add(a.symbol);
   }
   return [...out].sort();
 }

@@ -179,6 +179,17 @@ export class Ledger {
     this.dirty = true;
   }
 
+  /**
+   * When a symbol's stored history was fetched whole (provider-adjusted datasets: its basis): as
+   * recorded, or for a symbol held since before that was recorded, the beginning of time (any
+   * relevant action puts it on an unknown basis); undefined for a symbol the dataset does not hold.
+   */
+  historyBasis(symbol: string): number | undefined {
+    const e = this.entries.get(symbol);
+    if (!e || e.covered.length === 0) return undefined;
+    return e.history_fetched_at ?? 0;
+  }
+
   /** The symbol's whole history was fetched at `at` (provider-adjusted datasets: its basis). */
   recordHistoryFetched(symbol: string, at: number): void {
     this.entry(symbol).history_fetched_at = at;

@@ -93,7 +93,10 @@ export function hasSessionTime(interval: Interval, calendar: TradingCalendar): b
  */
 export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
   const covered = normalize(req.covered.get(symbol) ?? []);
-  const from = req.explicitStart || covered.length === 0 ? nyMidnightUtc(req.startDate) : covered[0].start;
+  // A symbol fetched again whole starts at its own history's start, whatever the start asked for.
+  const readjusted = req.refetchSymbols?.has(symbol) === true && covered.length > 0;
+  const asked = req.explicitStart || covered.length === 0 ? nyMidnightUtc(req.startDate) : covered[0].start;
+  const from = readjusted ? Math.min(covered[0].start, asked) : asked;
   const full: Interval = { start: from, end: req.endInstant };
   if (full.end <= full.start) return [];
   if (req.refetch || req.refetchSymbols?.has(symbol)) return [full];

@@ -136,7 +136,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   // A provider-adjusted symbol whose stored bars predate a relevant action the lake knows is on an old basis.
   if (meta.adjustment !== null && meta.adjustment !== 'raw') {
     const actions = await knownActions(connection, storage, meta.source, [...bySymbol.keys()]);
-    for (const symbol of symbolsToReadjust(meta.adjustment, actions, (s) => ledger.get(s)?.history_fetched_at, nyDateOf(Date.now()))) {
+    for (const symbol of symbolsToReadjust(meta.adjustment, actions, (s) => ledger.historyBasis(s), nyDateOf(Date.now()))) {
       add('defect', 'adjustment-basis', symbol, `its ${meta.adjustment}-adjusted bars were fetched before a corporate action the lake knows; run ingest for it to fetch its history again`);
     }
   }

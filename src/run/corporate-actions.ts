@@ -29,7 +29,7 @@ export async function readjustments(duck: DuckDBInstance, storage: string, sourc
   const connection = await connectUtc(duck);
   try {
     const actions = await knownActions(connection, storage, source, symbols);
-    return symbolsToReadjust(adjustment, actions, (s) => ledger.get(s)?.history_fetched_at, nyDateOf(Date.now()));
+    return symbolsToReadjust(adjustment, actions, (s) => ledger.historyBasis(s), nyDateOf(Date.now()));
   } finally {
     connection.closeSync();
   }

@@ -252,11 +252,19 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     const providerAdjusted = options.adjustment !== undefined && options.adjustment !== 'raw';
     const refreshActions = (wanted?: { from: IsoDate; to: IsoDate }): Promise<void> =>
       refreshCorporateActions({ source, storage, duck, ledger, symbols: options.symbols, staging: runStaging, signal, events, wanted });
-    const heldBefore = new Set(options.symbols.filter((s) => (ledger.get(s)?.covered.length ?? 0) > 0));
+    // Where each held symbol's history starts, before this run.
+    const heldFrom = new Map<string, number>();
+    for (const s of options.symbols) {
+      const covered = ledger.get(s)?.covered;
+      if (covered?.length) heldFrom.set(s, covered[0].start);
+    }
     let readjust: string[] = [];
     if (providerAdjusted && options.corporateActions) {
       await refreshActions({ from: options.startDate, to: nyDateOf(options.endInstant - 1) });
-      readjust = await readjustments(duck, storage, source.name, ledger, options.symbols, options.adjustment!);
+      readjust = await readjustments(duck, storage, source.name, ledger, options.symbols, options.adjustment!).catch((error: unknown) => {
+        events.emit('warning', { message: `could not read the corporate actions (${error instanceof Error ? error.message : String(error)}); no symbol is re-adjusted in this run` });
+        return [];
+      });
       for (const symbol of readjust) events.emit('info', { message: `${symbol}: a corporate action postdates its stored ${options.adjustment}-adjusted history; fetching it whole again` });
     }
     const historyAt = Date.now();
@@ -299,7 +307,11 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     if (providerAdjusted) {
       // Whose whole history this run fetched, on one basis: symbols new to the dataset, and those re-adjusted.
       for (const r of outcome.symbols) {
-        if ((r.outcome === 'ok' || r.outcome === 'no_data') && (!heldBefore.has(r.symbol) || readjust.includes(r.symbol))) ledger.recordHistoryFetched(r.symbol, historyAt);
+        // A re-fetch that returned nothing replaced nothing: its old bars are still on the old basis.
+        const from = heldFrom.get(r.symbol);
+        const refetchedWhole = options.refetch && (!options.explicitStart || (from !== undefined && nyMidnightUtc(options.startDate) <= from));
+        const fetchedWhole = from === undefined ? r.outcome === 'ok' || r.outcome === 'no_data' : (readjust.includes(r.symbol) || refetchedWhole) && r.outcome === 'ok';
+        if (fetchedWhole) ledger.recordHistoryFetched(r.symbol, historyAt);
       }
       await ledger.save();
     } else if (options.corporateActions && !outcome.stopped) await refreshActions();

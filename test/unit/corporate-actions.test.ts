@@ -23,19 +23,20 @@ describe('corporate action records', () => {
   });
 
   it('re-adjusts a provider-adjusted symbol only for a relevant action in effect that its history has not seen', () => {
-    expect(relevantActionTypes('split')).toEqual(['forward_split', 'reverse_split', 'unit_split']);
-    expect(relevantActionTypes('all')).toEqual(['forward_split', 'reverse_split', 'unit_split', 'cash_dividend', 'spin_off']);
+    expect(relevantActionTypes('split')).toEqual(['forward_split', 'reverse_split', 'stock_dividend']);
+    expect(relevantActionTypes('all')).toEqual(['forward_split', 'reverse_split', 'stock_dividend', 'cash_dividend', 'spin_off']);
     const fetched = Date.parse('2024-05-01T12:00:00Z');
-    const history: Record<string, number | undefined> = { AAPL: fetched, MSFT: fetched, NVDA: fetched, NEW: undefined };
+    const history: Record<string, number | undefined> = { AAPL: fetched, MSFT: fetched, NVDA: fetched, NEW: undefined, OLD: 0 };
     const at = (s: string) => history[s];
     const actions = [
       { symbol: 'AAPL', type: 'reverse_split', exDate: '2024-05-13', firstSeen: fetched - 86_400_000 }, // announced before, effective after the fetch
       { symbol: 'MSFT', type: 'cash_dividend', exDate: '2024-02-14', firstSeen: fetched + 1 }, // not relevant to split adjustment
       { symbol: 'NVDA', type: 'forward_split', exDate: '2024-06-10', firstSeen: fetched + 1 }, // not in effect yet
-      { symbol: 'NEW', type: 'forward_split', exDate: '2024-03-11', firstSeen: fetched + 1 }, // never fetched whole
+      { symbol: 'NEW', type: 'forward_split', exDate: '2024-03-11', firstSeen: fetched + 1 }, // not held: fetched whole anyway
+      { symbol: 'OLD', type: 'forward_split', exDate: '2020-03-11', firstSeen: 1 }, // held before fetch times were recorded: basis unknown
     ];
-    expect(symbolsToReadjust('split', actions, at, '2024-05-31')).toEqual(['AAPL']);
-    expect(symbolsToReadjust('split', actions, at, '2024-06-10')).toEqual(['AAPL', 'NVDA']);
+    expect(symbolsToReadjust('split', actions, at, '2024-05-31')).toEqual(['AAPL', 'OLD']);
+    expect(symbolsToReadjust('split', actions, at, '2024-06-10')).toEqual(['AAPL', 'NVDA', 'OLD']);
     expect(symbolsToReadjust('dividend', actions, at, '2024-05-31')).toEqual(['MSFT']);
     expect(symbolsToReadjust('split', [{ symbol: 'AAPL', type: 'forward_split', exDate: '2024-03-11', firstSeen: fetched - 1 }], at, '2024-05-31')).toEqual([]);
   });

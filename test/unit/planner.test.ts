@@ -69,6 +69,13 @@ describe('planner', () => {
     expect(wantedIntervals({ ...req, explicitStart: true, startDate: '2023-01-03' }, 'AAPL')[0]).toEqual({ start: day('2023-01-03'), end: day('2024-01-02') });
   });
 
+  it('fetches a re-adjusted symbol from the start of its own history, whatever start was asked for', () => {
+    const covered = new Map([['AAPL', [{ start: day('2015-01-02'), end: day('2024-03-29') }]]]);
+    const req = base({ covered, refetchSymbols: new Set(['AAPL']), startDate: '2024-01-02', endInstant: day('2024-04-03') });
+    expect(wantedIntervals(req, 'AAPL')).toEqual([{ start: day('2015-01-02'), end: day('2024-04-03') }]);
+    expect(wantedIntervals({ ...req, explicitStart: false, startDate: '2010-01-04' }, 'AAPL')).toEqual([{ start: day('2015-01-02'), end: day('2024-04-03') }]);
+  });
+
   it('plans nothing in incremental mode when no session time has passed since the covered end', () => {
     // Covered through Friday 2024-03-22 20:00 New York; "now" is Saturday.
     const coveredEnd = Date.parse('2024-03-23T00:00:00Z');

@@ -7,7 +7,7 @@ import type { CorporateAction } from '../types.js';
 const PAGE_LIMIT = 1000;
 /** Symbols a request names: keeps the URL well below common length limits. */
 const SYMBOLS_PER_REQUEST = 100;
-const TYPES = ['forward_split', 'reverse_split', 'unit_split', 'stock_dividend', 'cash_dividend', 'spin_off', 'name_change'];
+const TYPES = ['forward_split', 'reverse_split', 'stock_dividend', 'cash_dividend', 'spin_off', 'name_change'];
 
 type AlpacaRecord = Record<string, unknown>;
 
@@ -47,6 +47,7 @@ export async function loadAlpacaCorporateActions(http: HttpClient, dataUrl: stri
   const out: CorporateAction[] = [];
   for (let i = 0; i < symbols.length; i += SYMBOLS_PER_REQUEST) {
     let token: string | null = null;
+    const seen = new Set<string>();
     do {
       const params = new URLSearchParams({ symbols: symbols.slice(i, i + SYMBOLS_PER_REQUEST).join(','), types: TYPES.join(','), start: from, end: to, limit: String(PAGE_LIMIT), sort: 'asc' });
       if (token) params.set('page_token', token);
@@ -61,7 +62,11 @@ export async function loadAlpacaCorporateActions(http: HttpClient, dataUrl: stri
           if (action) out.push(action);
         }
       }
-      token = page?.next_page_token ?? null;
+      const next: string | null = page?.next_page_token ?? null;
+      // A provider that hands out the same token twice would loop forever.
+      if (next !== null && seen.has(next)) throw new Error(`Alpaca repeated the corporate-actions page token ${next}`);
+      if (next !== null) seen.add(next);
+      token = next;
     } while (token);
   }
   return out;

@@ -23,7 +23,10 @@ export function splitOf(record: MassiveRecord): CorporateAction | undefined {
   const symbol = text(record.ticker);
   const exDate = text(record.execution_date);
   if (!symbol || !exDate) return undefined;
-  return { symbol, type: text(record.adjustment_type) ?? 'split', exDate, oldRate: num(record.split_from), newRate: num(record.split_to), cash: null, otherSymbol: null, id: text(record.id) ?? '' };
+  const oldRate = num(record.split_from);
+  const newRate = num(record.split_to);
+  const type = text(record.adjustment_type) ?? (oldRate !== null && newRate !== null && newRate < oldRate ? 'reverse_split' : 'forward_split');
+  return { symbol, type, exDate, oldRate, newRate, cash: null, otherSymbol: null, id: text(record.id) ?? '' };
 }
 
 export function dividendOf(record: MassiveRecord): CorporateAction | undefined {
