@@ -51,6 +51,7 @@ export function describePlan(plan: PlanReport): string[] {
   } else {
     lines.push('  the source makes no requests: time is local work only');
   }
+  if (plan.readjust.length) lines.push(`  re-adjust (whole history again, after a new corporate action): ${plan.readjust.join(', ')}`);
   return lines;
 }
 

@@ -29,6 +29,8 @@ export interface PlanReport {
   rateLimitPerMinute: number | undefined;
   /** The units themselves, in the order they are started. */
   work: WorkUnit[];
+  /** Provider-adjusted datasets: symbols fetched whole again because of a corporate action (from the actions the lake holds). */
+  readjust: string[];
 }
 
 export interface UnitEvent {

@@ -182,6 +182,7 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
     estimatedRequestTimeMs: rateLimit === undefined ? 0 : Math.round((estimatedRequests / rateLimit) * 60_000),
     rateLimitPerMinute: rateLimit,
     work: work.units,
+    readjust: [...readjust].filter((s) => !notListed.has(s)),
   };
   return { work, report, notListed, inactive };
 }
@@ -200,6 +201,11 @@ function wantedDataset(options: IngestRunOptions, synthetic: boolean): Omit<Data
   };
 }
 
+/** Bars adjusted by the provider, as of the request. */
+function isProviderAdjusted(options: Pick<IngestRunOptions, 'adjustment'>): boolean {
+  return options.adjustment !== undefined && options.adjustment !== 'raw';
+}
+
 /** The plan a run would make now, from the ledger and cached reference data: no request, no write, no lock. */
 export async function planIngest(options: IngestRunOptions): Promise<PlanReport> {
   checkAgainstCapabilities(options.source.capabilities, options.source.name, options);
@@ -210,7 +216,17 @@ export async function planIngest(options: IngestRunOptions): Promise<PlanReport>
   const reference = await cachedReferenceData(options.storage, options.source.name);
   // Without a request, a versioned source's sessions are the rule calendar's.
   const scheme = existing?.partition ?? wantedDataset(options, options.source.capabilities.synthetic).partition;
-  return (await planAgainst(options, ledger, reference, scheme, undefined)).report;
+  // Re-adjustments from the actions the lake already holds (a run refreshes them first).
+  let readjust: string[] = [];
+  if (isProviderAdjusted(options) && options.corporateActions) {
+    const duck = await openDuckDB();
+    try {
+      readjust = await readjustments(duck, options.storage, options.source.name, ledger, options.symbols, options.adjustment!);
+    } finally {
+      duck.closeSync();
+    }
+  }
+  return (await planAgainst(options, ledger, reference, scheme, undefined, new Set(readjust))).report;
 }
 
 export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
@@ -249,7 +265,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     const meta = await claimDataset(storage, wanted, options.partition !== undefined);
     // A provider-adjusted dataset: actions first, so the history fetched now is on their basis, and
     // symbols whose stored history predates a new one are fetched whole again.
-    const providerAdjusted = options.adjustment !== undefined && options.adjustment !== 'raw';
+    const providerAdjusted = isProviderAdjusted(options);
     const refreshActions = (wanted?: { from: IsoDate; to: IsoDate }): Promise<void> =>
       refreshCorporateActions({ source, storage, duck, ledger, symbols: options.symbols, staging: runStaging, signal, events, wanted });
     // Where each held symbol's history starts, before this run.
@@ -265,10 +281,11 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
         events.emit('warning', { message: `could not read the corporate actions (${error instanceof Error ? error.message : String(error)}); no symbol is re-adjusted in this run` });
         return [];
       });
-      for (const symbol of readjust) events.emit('info', { message: `${symbol}: a corporate action postdates its stored ${options.adjustment}-adjusted history; fetching it whole again` });
+
     }
     const historyAt = Date.now();
     const planned = await planAgainst(options, ledger, reference, meta.partition, listed, new Set(readjust));
+    for (const symbol of planned.report.readjust) events.emit('info', { message: `${symbol}: a corporate action postdates its stored ${options.adjustment}-adjusted history; fetching it whole again` });
     for (const symbol of options.symbols) {
       if (!reference.listings?.has(symbol)) continue;
       ledger.markInactive(symbol, planned.inactive.has(symbol));

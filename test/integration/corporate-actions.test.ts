@@ -136,6 +136,11 @@ describe('corporate actions', () => {
       return (JSON.parse(v.stdout).datasets[0].findings as { check: string; subject: string }[]).filter((f) => f.check === 'adjustment-basis').map((f) => f.subject);
     };
     expect((await basis()).sort()).toEqual(['AAPL', 'MSFT']);
+    // The dry run says so, without a request.
+    const requests = fake.log.length;
+    const dry = await runCli(['symbols', 'AAPL', 'MSFT', 'NVDA', '--adjustment', 'all', '--dataset', 'all_adjusted', '--out', out, '--end', '2024-05-31', '--dry-run'], fakeEnv(fake));
+    expect(dry.stdout).toContain('re-adjust (whole history again, after a new corporate action): AAPL, MSFT');
+    expect(fake.log.length).toBe(requests);
     const barsBefore = fake.barRequests.length;
     expect((await run('--end', '2024-05-31')).readjusted).toEqual(['AAPL', 'MSFT']);
     expect(await basis()).toEqual([]);
