@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { publishFiles } from '../shared/atomic-file.js';
+import { fileExists, publishFiles } from '../shared/atomic-file.js';
 import { metadataDir } from '../shared/lake-paths.js';
 import { type IsoDate, nyDateOf } from '../shared/time.js';
 import { connectUtc, sqlString } from './duck.js';
@@ -36,7 +36,7 @@ const SAME_RECORD = ['symbol', '"type"', 'ex_date', 'id'];
 const SAME_NUMBERS = ['old_rate', 'new_rate', 'cash_amount', 'other_symbol'];
 /**
  * Types whose old → new rate changes the share count, and so every earlier price (a stock dividend
- * counts where the provider gives it as old → new shares, as Massive does).
+ * counts where the source gives it as old → new shares).
  */
 export const SPLIT_TYPES = ['forward_split', 'reverse_split', 'stock_dividend'] as const;
 
@@ -58,7 +58,7 @@ export interface ListedAction {
 /** The actions the lake holds for a symbol (under its name, or naming it as the new one), by ex-date. */
 export async function actionsOf(connection: DuckDBConnection, storage: string, source: string, symbol: string): Promise<ListedAction[]> {
   const file = actionsFile(storage, source);
-  if (!(await fs.stat(file).then(() => true, () => false))) return [];
+  if (!(await fileExists(file))) return [];
   const reader = await connection.runAndReadAll(
     `SELECT symbol, "type", CAST(ex_date AS VARCHAR), old_rate, new_rate, cash_amount, other_symbol FROM read_parquet(${sqlString(file)})
      WHERE symbol = ${sqlString(symbol)} OR other_symbol = ${sqlString(symbol)} ORDER BY ex_date, "type"`,
@@ -85,7 +85,7 @@ export interface KnownAction {
 /** Every action the lake holds for the symbols, with when it was first listed. */
 export async function knownActions(connection: DuckDBConnection, storage: string, source: string, symbols: readonly string[]): Promise<KnownAction[]> {
   const file = actionsFile(storage, source);
-  if (symbols.length === 0 || !(await fs.stat(file).then(() => true, () => false))) return [];
+  if (symbols.length === 0 || !(await fileExists(file))) return [];
   const reader = await connection.runAndReadAll(
     `SELECT symbol, "type", CAST(ex_date AS VARCHAR), epoch_ms(first_seen)::DOUBLE FROM read_parquet(${sqlString(file)}) WHERE symbol IN (${symbols.map(sqlString).join(', ')})`,
   );
@@ -108,7 +108,7 @@ export async function storeActions(duck: DuckDBInstance, storage: string, source
   const target = actionsFile(storage, source);
   const temp = path.join(stagingDir, `corporate-actions-${source}.parquet.tmp`);
   await fs.mkdir(path.dirname(target), { recursive: true });
-  const exists = await fs.stat(target).then(() => true, () => false);
+  const exists = await fileExists(target);
   const connection = await connectUtc(duck);
   try {
     await connection.run(`CREATE OR REPLACE TEMP TABLE fresh_actions (${COLUMNS})`);

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import pLimit from 'p-limit';
-import { publishFiles } from '../shared/atomic-file.js';
+import { fileExists, publishFiles } from '../shared/atomic-file.js';
 import { KeyedMutex } from '../shared/keyed-mutex.js';
 import { partitionColumns, partitionFile, partitionLabel, type PartitionScheme, partitionSubdir } from '../shared/lake-paths.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
@@ -36,16 +36,6 @@ const WRITE_CONCURRENCY = 3;
 const BULK_MIN_PARTITIONS = 8;
 /** A partitioned COPY keeps a writer open per partition: this many at most bounds its memory. */
 const BULK_MAX_PARTITIONS = 64;
-
-async function fileExists(file: string): Promise<boolean> {
-  return fs.stat(file).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    },
-  );
-}
 
 export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S> {
   private readonly locks = new KeyedMutex();

@@ -12,6 +12,7 @@ import type { Session, TradingCalendar } from '../shared/calendar.js';
 import { dateToDayNumber, dayNumberToDate, type IsoDate, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 import { connectUtc, openDuckDB } from './duck.js';
+import { fileExists } from '../shared/atomic-file.js';
 import { actionsFile, actionsGlob, adjustedSql } from './corporate-actions.js';
 import { Ledger } from './ledger.js';
 import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
@@ -193,8 +194,4 @@ async function createViews(connection: DuckDBConnection, storage: string, datase
       await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_adjusted`)} AS ${adjustedSql(sqlIdent(d.dataset), storage, d.source, true)}`);
     }
   }
-}
-
-async function fileExists(file: string): Promise<boolean> {
-  return fs.stat(file).then(() => true, () => false);
 }

@@ -3,6 +3,17 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
+/** Whether a file exists; any error but its absence is thrown. */
+export async function fileExists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+}
+
 export async function fsyncFile(file: string): Promise<void> {
   const handle = await fs.open(file, constants.O_RDONLY);
   try {
