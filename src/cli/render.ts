@@ -44,7 +44,7 @@ export function describeUnit(unit: WorkUnit): string {
 export function describePlan(plan: PlanReport): string[] {
   const lines = [
     `plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`,
-    `  ${num(plan.units)} units of work, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`,
+    `  ${num(plan.units)} ${plan.units === 1 ? 'unit' : 'units'} of work, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`,
   ];
   if (plan.rateLimitPerMinute !== undefined) {
     lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min the requests take at most ${formatDuration(plan.estimatedRequestTimeMs)}`);

@@ -112,7 +112,7 @@ describe('dry run, status, query, small things', () => {
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/plan: equities_1min from alpaca, 3 symbols: 0 already up to date/);
-    expect(r.stdout).toMatch(/units of work, ≤ [\d,]+ requests, ≤ [\d,]+ bars/);
+    expect(r.stdout).toMatch(/units? of work, ≤ [\d,]+ requests, ≤ [\d,]+ bars/);
     expect(r.stdout).toMatch(/at 200 requests\/min the requests take at most \d/);
     expect(fs.existsSync(out)).toBe(false);
     const json = await runCli(['symbols', 'AAPL', ...offline('--start', '2024-01-02', '--end', '2024-01-31', '--out', out, '--dry-run', '--json')]);
