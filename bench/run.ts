@@ -24,7 +24,7 @@ interface CliRun {
   code: number | null;
   wallMs: number;
   peakRssMb: number;
-  summary: { bars: number; requests: number; partitions: number };
+  summary: { bars: number; rows: number; requests: number; partitions: number };
 }
 
 function tempDir(): string {
@@ -55,14 +55,14 @@ async function timedCli(args: string[], env: Record<string, string> = {}): Promi
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const wallMs = performance.now() - started;
   if (code !== 0) throw new Error(`ingest exited ${code}: ${stderr.slice(0, 2000)}`);
-  return { code, wallMs, peakRssMb: Number(fs.readFileSync(rssFile, 'utf8')) / 1024, summary: stdout.trimStart().startsWith('{') ? JSON.parse(stdout) : { bars: 0, requests: 0, partitions: 0 } };
+  return { code, wallMs, peakRssMb: Number(fs.readFileSync(rssFile, 'utf8')) / 1024, summary: stdout.trimStart().startsWith('{') ? JSON.parse(stdout) : { bars: 0, rows: 0, requests: 0, partitions: 0 } };
 }
 
 /** The baseline, in its own process: fetch the same pages with 8 requests in flight and JSON.parse them; store nothing. */
-async function fetchAndParse(urls: readonly string[], fake: FakeAlpaca): Promise<{ bars: number; ms: number }> {
+async function fetchAndParse(urls: readonly string[], fake: FakeAlpaca, member = 'bars'): Promise<{ bars: number; ms: number }> {
   const urlFile = path.join(tempDir(), 'urls');
   fs.writeFileSync(urlFile, urls.join('\n'));
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'fetch-parse-baseline.js'), urlFile], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'fetch-parse-baseline.js'), urlFile, member], {
     env: { PATH: process.env.PATH ?? '', APCA_API_KEY_ID: fake.keyId, APCA_API_SECRET_KEY: fake.secretKey },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -359,6 +359,57 @@ async function massiveRequests(): Promise<void> {
   }
 }
 
+/**
+ * Trades: 10 liquid symbol-days (500,000 trades each, 5 M rows, 500 pages) against a bare fetch +
+ * JSON.parse of the same pages with 8 in flight; then twice the days, for memory.
+ */
+async function ticks(): Promise<void> {
+  const perDay = 500_000;
+  await withFake({ ticksPerDay: { trades: perDay } }, async (fake) => {
+    const run = (symbols: string[], days: [string, string], out: string): Promise<CliRun> =>
+      cli(fake, ['symbols', ...symbols, '--data', 'trades', '--start', days[0], '--end', days[1], '--rate-limit', '100000', '--threads', '8', '--out', out]);
+    const symbols = symbolsList(10);
+    const day: [string, string] = ['2024-03-07', '2024-03-07'];
+    await run(symbols, day, tempDir()); // warm-up: the server renders and caches every page
+    const pipeline: CliRun[] = [];
+    const baseline: { bars: number; ms: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const out = tempDir();
+      const before = fake.tradeRequests.length;
+      pipeline.push(await run(symbols, day, out));
+      const urls = fake.tradeRequests.slice(before).map((r) => `${fake.url}${r.path}?${new URLSearchParams(r.query).toString()}`);
+      baseline.push(await fetchAndParse(urls, fake, 'trades'));
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    const rows = pipeline[0].summary.rows;
+    if (rows !== symbols.length * perDay) throw new Error(`the ticks run stored ${rows} trades, not ${symbols.length * perDay}`);
+    const pipeRate = median(pipeline.map((r) => rows / (r.wallMs / 1000)));
+    const baseRate = median(baseline.map((b) => b.bars / (b.ms / 1000)));
+    const peak = Math.max(...pipeline.map((r) => r.peakRssMb));
+    // Twice the work: 20 symbol-days (two days of the ten symbols), warmed up the same way.
+    const twoDays: [string, string] = ['2024-03-07', '2024-03-08'];
+    await run(symbols, twoDays, tempDir());
+    const doubled = await run(symbols, twoDays, tempDir());
+    results.ticks = {
+      symbol_days: symbols.length,
+      trades: rows,
+      requests: pipeline[0].summary.requests,
+      pipeline_rows_per_s: pipeRate,
+      baseline_rows_per_s: baseRate,
+      ratio: pipeRate / baseRate,
+      runs_ms: pipeline.map((r) => r.wallMs),
+      baseline_ms: baseline.map((b) => b.ms),
+      peak_rss_mb: peak,
+      doubled: { symbol_days: 2 * symbols.length, trades: doubled.summary.rows, wall_ms: doubled.wallMs, peak_rss_mb: doubled.peakRssMb },
+    };
+    row('ticks', `${symbols.length} symbol-days of trades (${(rows / 1e6).toFixed(1)} M rows, ${pipeline[0].summary.requests} requests), 8 threads`, `${(pipeRate / 1e6).toFixed(3)} M trades/s`);
+    row('ticks', 'baseline: same pages, 8 in flight, JSON.parse only (own process)', `${(baseRate / 1e6).toFixed(3)} M trades/s`);
+    row('ticks', 'ratio pipeline ÷ baseline', (pipeRate / baseRate).toFixed(2), '≥ 1.0', pipeRate / baseRate);
+    row('ticks', 'peak RSS', `${peak.toFixed(0)} MB`, '≤ 1000 MB', peak);
+    row('ticks', `peak RSS, twice the symbol-days (${(doubled.summary.rows / 1e6).toFixed(1)} M trades)`, `${doubled.peakRssMb.toFixed(0)} MB (× ${(doubled.peakRssMb / peak).toFixed(2)})`, '≤ 1.10 × (flat)', doubled.peakRssMb / peak);
+  });
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const only = process.argv[2];
@@ -372,6 +423,7 @@ async function main(): Promise<void> {
     ['minute-verify', minuteVerify],
     ['flat-files', flatFiles],
     ['massive-requests', massiveRequests],
+    ['ticks', ticks],
   ];
   for (const [name, run] of scenarios) {
     if (only && only !== name && !(only === 'memory' && name === 'throughput')) continue;

@@ -31,6 +31,7 @@ export type { InspectOptions, StatusReport, VerifyResult, QueryResult } from './
 export type { RepartitionResult } from './run/repartition.js';
 export type { DatasetStatus, SymbolStatus } from './lake/status.js';
 export type { ListedAction } from './lake/corporate-actions.js';
+export { DATA_KINDS, type DataKind } from './lake/schema.js';
 export type { VerifyReport, Finding, Severity } from './quality/verify.js';
 export { UsageError, CannotProceedError, InterruptedError } from './shared/errors.js';
 export { CredentialsError, PlanRestrictionError } from './sources/errors.js';

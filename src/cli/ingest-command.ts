@@ -1,10 +1,11 @@
 /** `ingest csv|file|symbols`: flags and settings into a pipeline, its events onto the terminal, its result into an exit code. */
 import path from 'node:path';
-import { defaultConfigPath, detectOs, type IngestOptions, IngestionPipeline, type IngestResult, optionsFromSettings, type ResolvedSettings, resolveSettings, type SettingKey } from '../index.js';
+import { type DataKind, defaultConfigPath, detectOs, type IngestOptions, IngestionPipeline, type IngestResult, optionsFromSettings, type ResolvedSettings, resolveSettings, type SettingKey, UsageError } from '../index.js';
 import { ExitCode } from './exit-codes.js';
 import { type Output, type OutputMode, Renderer } from './render.js';
 
 export interface IngestFlags {
+  data?: string;
   timeframe?: string;
   start?: string;
   end?: string;
@@ -89,6 +90,13 @@ export function exitCodeOf(result: IngestResult, interruptedWith: number | undef
 export type SymbolInput = { kind: 'csv'; file: string; column?: string } | { kind: 'file'; file: string } | { kind: 'symbols'; symbols: string[] };
 
 export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, ctx: CommandContext): Promise<number> {
+  const data = (flags.data ?? 'bars') as DataKind;
+  if (data !== 'bars') {
+    // Ticks have neither: a flag that would be ignored is a mistake worth saying.
+    for (const [flag, value] of [['--timeframe', flags.timeframe], ['--adjustment', flags.adjustment], ['--partition', flags.partition]] as const) {
+      if (value !== undefined) throw new UsageError(`${flag} means nothing for ${data} (they are never aggregated or adjusted, and are stored per symbol and day); leave it out`);
+    }
+  }
   const { settings, warnings } = settingsFromFlags(flags, ctx.env);
   const renderer = new Renderer(outputMode(flags, ctx.stdoutIsTty), ctx.io, flags.verbose ?? false);
   for (const warning of warnings) renderer.notice('warning', warning);
@@ -96,9 +104,10 @@ export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, c
   const detach = renderer.attach(pipeline);
   try {
     const options: IngestOptions = {
+      data,
       start: flags.start,
       end: flags.end,
-      timeframe: settings.timeframe.value,
+      timeframe: data === 'bars' ? settings.timeframe.value : undefined,
       dataset: flags.dataset,
       indexName: flags.indexName,
       refetch: flags.refetch,

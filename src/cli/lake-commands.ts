@@ -32,16 +32,19 @@ function renderStatus(report: StatusReport, ctx: CommandContext, oneSymbol: bool
   if (report.datasets.length === 0) ctx.io.out(`no datasets in ${report.storage}`);
   for (const d of report.datasets) {
     const provenance = [d.source, d.timeframe, d.feed && `feed ${d.feed}`, d.adjustment && `adjustment ${d.adjustment}`].filter(Boolean).join(', ');
+    // A tick dataset's files are its symbol-days.
+    const files = d.kind === 'bars' ? 'partitions' : 'days';
+    const one = d.kind === 'bars' ? 'bar' : d.kind.slice(0, -1);
     ctx.io.out(`${d.dataset}  (${provenance})`);
-    ctx.io.out(`  ${num(d.symbols)} symbols, ${num(d.rows)} bars, ${num(d.partitions)} partitions, ${mib(d.size_bytes)}`);
-    ctx.io.out(`  first bar ${d.first_bar ?? '-'}, last bar ${d.last_bar ?? '-'}`);
+    ctx.io.out(`  ${num(d.symbols)} symbols, ${num(d.rows)} ${d.kind}, ${num(d.partitions)} ${files}, ${mib(d.size_bytes)}`);
+    ctx.io.out(`  first ${one} ${d.first_bar ?? '-'}, last ${one} ${d.last_bar ?? '-'}`);
     if (d.inactive.length) ctx.io.out(`  inactive: ${d.inactive.join(', ')}`);
     for (const f of d.failed) ctx.io.out(`  last run failed: ${f.symbol}: ${f.reason}`);
     for (const g of d.gaps) ctx.io.out(`  uncovered gaps: ${g.symbol}: ${g.gaps.map((x) => `${x.start}..${x.end}`).join(', ')}`);
     if (d.per_symbol.length > 0) {
       const rows = d.per_symbol.map((s) => [s.symbol, s.first_bar ?? '-', s.last_bar ?? '-', num(s.rows), num(s.partitions), `${s.last_outcome ?? '-'}${s.inactive ? ' (inactive)' : ''}`]);
       ctx.io.out(
-        formatTable(['symbol', 'first bar', 'last bar', 'bars', 'partitions', 'last outcome'], rows)
+        formatTable(['symbol', `first ${one}`, `last ${one}`, d.kind, files, 'last outcome'], rows)
           .split('\n')
           .map((line) => `  ${line}`)
           .join('\n'),

@@ -6,7 +6,7 @@
  */
 import cliProgress from 'cli-progress';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { type IngestionPipeline, type IngestResult, nyDateOf, type PlanReport, type ProgressEvent, type WorkUnit } from '../index.js';
+import { type DataKind, type IngestionPipeline, type IngestResult, nyDateOf, type PlanReport, type ProgressEvent, type WorkUnit } from '../index.js';
 import { estimateProgress, formatDuration } from './eta.js';
 
 export type OutputMode = 'tty' | 'plain' | 'quiet' | 'json';
@@ -42,10 +42,15 @@ export function describeUnit(unit: WorkUnit): string {
 }
 
 export function describePlan(plan: PlanReport): string[] {
-  const lines = [
-    `plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`,
-    `  ${num(plan.units)} ${plan.units === 1 ? 'unit' : 'units'} of work, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`,
-  ];
+  const units = `${num(plan.units)} ${plan.units === 1 ? 'unit' : 'units'} of work`;
+  const lines = [`plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`];
+  if (plan.kind !== 'bars') {
+    // How many ticks a day holds is not known before it is fetched.
+    lines.push(`  ${units} (one New York day each), ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≥ ${num(plan.estimatedRequests)} requests (a liquid symbol-day takes hundreds)`}`);
+    if (plan.rateLimitPerMinute === undefined) lines.push('  the source makes no requests: time is local work only');
+    return lines;
+  }
+  lines.push(`  ${units}, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`);
   if (plan.rateLimitPerMinute !== undefined) {
     lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min the requests take at most ${formatDuration(plan.estimatedRequestTimeMs)}`);
   } else {
@@ -61,6 +66,8 @@ export class Renderer {
   private ticker: NodeJS.Timeout | undefined;
   private latest: ProgressEvent | undefined;
   private started = Date.now();
+  /** What the run's rows are: bars, trades or quotes (the data kind's name). */
+  private noun: DataKind = 'bars';
   private lastProgressLine = Date.now();
 
   constructor(private readonly mode: OutputMode, private readonly io: Output, private readonly verbose: boolean) {
@@ -76,7 +83,7 @@ export class Renderer {
       pipeline.on('unit', (e) => {
         if (e.phase === 'started' && this.verbose) this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} started`);
         if (e.phase === 'finished' && this.mode !== 'tty') {
-          this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} ok: ${num(e.rows)} bars, ${num(e.partitions)} partitions, ${formatDuration(e.durationMs)}`);
+          this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} ok: ${num(e.rows)} ${this.noun}, ${num(e.partitions)} ${this.noun === 'bars' ? 'partitions' : 'days'}, ${formatDuration(e.durationMs)}`);
         }
         if (e.phase === 'failed') this.problem(`${this.stamp()}${this.chalk.red('failed:')} [w${e.worker}] ${describeUnit(e.unit)}: ${e.reason ?? 'unknown reason'}`);
       }),
@@ -133,11 +140,12 @@ export class Renderer {
 
   private planned(plan: PlanReport): void {
     this.started = Date.now();
+    this.noun = plan.kind;
     this.lastProgressLine = this.started;
     for (const line of describePlan(plan)) this.log(`${this.stamp()}${line}`);
     if (this.mode === 'tty' && plan.units > 0) {
       this.bar = new cliProgress.SingleBar(
-        { format: '|{bar}| {pct} | {symbols} symbols | {bars} bars | {spent} elapsed | ETA {left}', hideCursor: true, clearOnComplete: true, stream: process.stdout },
+        { format: `|{bar}| {pct} | {symbols} symbols | {rows} ${this.noun} | {spent} elapsed | ETA {left}`, hideCursor: true, clearOnComplete: true, stream: process.stdout },
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(BAR_STEPS, 0, this.barPayload());
@@ -154,7 +162,7 @@ export class Renderer {
     return {
       pct: `${((estimate?.fraction ?? 0) * 100).toFixed(1)}%`,
       symbols: p ? `${num(p.symbolsDone)}/${num(p.symbolsTotal)}` : '0',
-      bars: num(p?.rowsCommitted ?? 0),
+      rows: num(p?.rowsCommitted ?? 0),
       // Not `eta`/`duration`: cli-progress fills those itself, over ours.
       spent: formatDuration(elapsed),
       left: formatDuration(estimate?.remainingMs),
@@ -176,7 +184,7 @@ export class Renderer {
     this.lastProgressLine = now;
     const { fraction, remainingMs } = estimateProgress(p);
     this.log(
-      `${this.stamp()}progress ${(fraction * 100).toFixed(1)}% (${num(p.symbolsDone)}/${num(p.symbolsTotal)} symbols${p.estimatedRequests > 0 ? `, ${num(p.requests)}/≤${num(p.estimatedRequests)} requests` : ''}), ${num(p.rowsCommitted)} bars written, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(remainingMs)}`,
+      `${this.stamp()}progress ${(fraction * 100).toFixed(1)}% (${num(p.symbolsDone)}/${num(p.symbolsTotal)} symbols${p.estimatedRequests > 0 ? `, ${num(p.requests)}/≤${num(p.estimatedRequests)} requests` : ''}), ${num(p.rowsCommitted)} ${this.noun} written, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(remainingMs)}`,
     );
   }
 
@@ -195,7 +203,7 @@ export class Renderer {
     const provenance = [result.source, result.feed && `feed ${result.feed}`, result.adjustment && `adjustment ${result.adjustment}`].filter(Boolean).join(', ');
     lines.push(c.bold(`summary: ${result.dataset} (${provenance}) in ${result.storage}`));
     lines.push(`  ${c.green(`succeeded ${num(result.succeeded)}`)}, ${result.failed ? c.red(`failed ${num(result.failed)}`) : 'failed 0'}, no data ${num(result.noData)}, up to date ${num(result.upToDate)}${result.notAttempted ? c.red(`, not attempted ${num(result.notAttempted)}`) : ''}`);
-    lines.push(`  ${num(result.bars)} bars, ${num(result.partitions)} partitions written, ${num(result.requests)} requests (${num(result.retries)} retried), ${formatDuration(result.durationMs)}`);
+    lines.push(`  ${num(result.rows)} ${result.kind}, ${num(result.partitions)} ${result.kind === 'bars' ? 'partitions' : 'symbol-days'} written, ${num(result.requests)} requests (${num(result.retries)} retried), ${formatDuration(result.durationMs)}`);
     for (const s of result.symbols) {
       if (s.outcome === 'failed') lines.push(`  ${c.red('failed')} ${s.symbol}: ${s.reason}`);
     }

@@ -139,6 +139,13 @@ export class Ledger {
     this.dirty = true;
   }
 
+  /** A partition's file was removed (its period has no rows any more). */
+  removePartition(key: PartitionKey): void {
+    const e = this.entry(key.symbol);
+    e.partitions = e.partitions.filter((id) => id !== partitionId(key));
+    this.dirty = true;
+  }
+
   /** A unit finished for this symbol: its whole window is covered, stretches without data included. */
   recordCovered(symbol: string, interval: Interval): void {
     const e = this.entry(symbol);

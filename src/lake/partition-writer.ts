@@ -13,7 +13,7 @@ import { KeyedMutex } from '../shared/keyed-mutex.js';
 import { partitionColumns, partitionFile, partitionLabel, type PartitionScheme, partitionSubdir } from '../shared/lake-paths.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
 import { columnNames, type DatasetSchema } from './schema.js';
-import { UnitRowsFunction } from './unit-rows.js';
+import { schemaColumnsSql, UnitRowsFunction } from './unit-rows.js';
 import { type CommittedPartition, type PartitionSink, type PartitionToWrite, UnitBuffers, UnitWrite } from './unit-write.js';
 
 /** A stored partition exists but cannot be read: the unit fails and the file is left for inspection. */
@@ -60,9 +60,7 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     private readonly dataset: string,
   ) {
     this.columns = columnNames(schema);
-    this.fromMemory = schema.columns
-      .map((c) => (c.nullable ? `CASE WHEN isnan(${sqlIdent(c.name)}) THEN NULL ELSE ${sqlIdent(c.name)} END AS ${sqlIdent(c.name)}` : sqlIdent(c.name)))
-      .join(', ');
+    this.fromMemory = schemaColumnsSql(schema);
   }
 
   static async open<S extends DatasetSchema>(duck: DuckDBInstance, schema: S, scheme: PartitionScheme, storage: string, dataset: string): Promise<PartitionWriter<S>> {

@@ -15,6 +15,7 @@ import { connectUtc, openDuckDB } from './duck.js';
 import { fileExists } from '../shared/atomic-file.js';
 import { actionsFile, actionsGlob, adjustedSql } from './corporate-actions.js';
 import { Ledger } from './ledger.js';
+import { isTickKind } from './schema.js';
 import { datasetDir, PARTITION_FILE, partitionColumns, type PartitionKey, type PartitionScheme, parsePartitionPath } from '../shared/lake-paths.js';
 import { sqlIdent, sqlString } from './duck.js';
 
@@ -142,16 +143,18 @@ export function sessionSql(ts: string, calendar: TradingCalendar, from: IsoDate,
 }
 
 /**
- * The view of one dataset; intraday bars also get the `session` they fall in: pre, regular or post.
- * The session expression spans the years the ledger covers (a shorter expression binds faster).
+ * The view of one dataset; intraday bars and ticks also get the `session` they fall in: pre, regular
+ * or post. The session expression spans the years the ledger covers (a shorter expression binds faster).
  */
 async function datasetViewSql(storage: string, meta: DatasetMeta, calendar: TradingCalendar): Promise<string> {
   const timeframe = parseTimeframe(meta.timeframe);
-  if (!timeframe || !isIntraday(timeframe)) return `SELECT * FROM ${readParquetSql(storage, meta)}`;
+  const ticks = isTickKind(meta.kind);
+  if (!ticks && (!timeframe || !isIntraday(timeframe))) return `SELECT * FROM ${readParquetSql(storage, meta)}`;
   const covered = (await Ledger.load(storage, meta.dataset)).all().flatMap((e) => e.covered);
   const from = covered.length ? `${nyDateOf(Math.min(...covered.map((c) => c.start))).slice(0, 4)}-01-01` : SESSIONS_FROM;
   const to = covered.length ? `${nyDateOf(Math.max(...covered.map((c) => c.end))).slice(0, 4)}-12-31` : `${new Date().getUTCFullYear() + 1}-12-31`;
-  return `SELECT *, ${sessionSql('"timestamp"', calendar, from, to)} AS "session" FROM ${readParquetSql(storage, meta)}`;
+  // Tick timestamps are nanosecond UTC instants without a zone: as instants for the zone conversion.
+  return `SELECT *, ${sessionSql(ticks ? '"timestamp"::TIMESTAMPTZ' : '"timestamp"', calendar, from, to)} AS "session" FROM ${readParquetSql(storage, meta)}`;
 }
 
 /**
@@ -189,7 +192,7 @@ async function createViews(connection: DuckDBConnection, storage: string, datase
     if (!(await hasPartitionFile(root, root))) continue;
     await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${await datasetViewSql(storage, d, calendar)}`);
     // Adjusting provider-adjusted bars again would apply the splits twice.
-    if (withActions.has(d.source) && (d.adjustment === null || d.adjustment === 'raw')) {
+    if (d.kind === 'bars' && withActions.has(d.source) && (d.adjustment === null || d.adjustment === 'raw')) {
       await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_split_adjusted`)} AS ${adjustedSql(sqlIdent(d.dataset), storage, d.source, false)}`);
       await connection.run(`CREATE VIEW ${sqlIdent(`${d.dataset}_adjusted`)} AS ${adjustedSql(sqlIdent(d.dataset), storage, d.source, true)}`);
     }

@@ -13,8 +13,11 @@
  * - `bigint`: a whole number held as Float64 (exact below 2^53), stored BIGINT.
  * - `timestamp_us`: UTC microseconds held as Float64 (exact for any real date), stored TIMESTAMPTZ.
  * - `timestamp_ns`: UTC nanoseconds held as BigInt64, stored TIMESTAMP_NS (a UTC instant).
+ * - `text`: a code of TEXT_CODES held as Float64 (0: NULL), stored VARCHAR.
+ * - `text_list`: a code of TEXT_LIST_CODES held as Float64 (0: NULL), stored VARCHAR[].
+ * - `uint64_text`: an unsigned 64-bit identifier held as BigInt64 (its bits), stored as decimal VARCHAR.
  */
-export type ColumnType = 'double' | 'bigint' | 'timestamp_us' | 'timestamp_ns';
+export type ColumnType = 'double' | 'bigint' | 'timestamp_us' | 'timestamp_ns' | 'text' | 'text_list' | 'uint64_text';
 
 export interface ColumnSpec {
   /** The column's name in the lake. */
@@ -42,6 +45,8 @@ export interface DatasetSchema<C extends readonly ColumnSpec[] = readonly Column
   /** Columns that together identify a row: a newer row with the same identity replaces the stored one. */
   readonly identity: readonly string[];
   readonly checks: readonly RowCheck[];
+  /** Conditions `verify` counts and reports as information, not defects (they happen in real data). */
+  readonly notes: readonly RowCheck[];
 }
 
 /** Float tolerance in price checks. */
@@ -68,9 +73,55 @@ export const BARS_SCHEMA = {
       describe: 'fail OHLC sanity (low ≤ open, close ≤ high; prices > 0; volume ≥ 0; VWAP within [low, high])',
     },
   ],
+  notes: [],
 } as const satisfies DatasetSchema;
 
-type ArrayFor<T extends ColumnType> = T extends 'timestamp_ns' ? BigInt64Array : Float64Array;
+/** Tick data: trades and quotes, stored as the provider served them, one file per symbol and New York day. */
+export const TRADES_SCHEMA = {
+  kind: 'trades',
+  columns: [
+    { name: 'timestamp', field: 'time', type: 'timestamp_ns' },
+    { name: 'price', field: 'price', type: 'double' },
+    { name: 'size', field: 'size', type: 'double' },
+    { name: 'exchange', field: 'exchange', type: 'text' },
+    { name: 'id', field: 'id', type: 'uint64_text' },
+    { name: 'conditions', field: 'conditions', type: 'text_list' },
+    { name: 'tape', field: 'tape', type: 'text' },
+    /** The provider's correction flag (Alpaca: canceled, incorrect, corrected); NULL for a valid trade. */
+    { name: 'correction', field: 'correction', type: 'text' },
+  ],
+  timeColumn: 'timestamp',
+  // Ticks have no reliable identity: a day is replaced whole.
+  identity: [],
+  checks: [
+    { name: 'trade', failing: 'NOT (price > 0 AND size >= 0)', describe: 'fail trade sanity (price > 0, size ≥ 0)' },
+  ],
+  notes: [],
+} as const satisfies DatasetSchema;
+
+export const QUOTES_SCHEMA = {
+  kind: 'quotes',
+  columns: [
+    { name: 'timestamp', field: 'time', type: 'timestamp_ns' },
+    { name: 'bid_price', field: 'bidPrice', type: 'double' },
+    { name: 'bid_size', field: 'bidSize', type: 'double' },
+    { name: 'bid_exchange', field: 'bidExchange', type: 'text' },
+    { name: 'ask_price', field: 'askPrice', type: 'double' },
+    { name: 'ask_size', field: 'askSize', type: 'double' },
+    { name: 'ask_exchange', field: 'askExchange', type: 'text' },
+    { name: 'conditions', field: 'conditions', type: 'text_list' },
+    { name: 'tape', field: 'tape', type: 'text' },
+  ],
+  timeColumn: 'timestamp',
+  identity: [],
+  checks: [
+    // A side with no quote has price 0 and size 0.
+    { name: 'quote', failing: 'NOT (bid_price >= 0 AND ask_price >= 0 AND bid_size >= 0 AND ask_size >= 0 AND (bid_price > 0 OR ask_price > 0))', describe: 'fail quote sanity (a price > 0 on one side at least; prices and sizes ≥ 0)' },
+  ],
+  notes: [{ name: 'crossed-quotes', failing: 'bid_price > ask_price AND ask_price > 0', describe: 'crossed (bid above ask): markets do cross briefly, so this is information' }],
+} as const satisfies DatasetSchema;
+
+type ArrayFor<T extends ColumnType> = T extends 'timestamp_ns' | 'uint64_text' ? BigInt64Array : Float64Array;
 
 /** A batch of rows of a schema: `symbol` indexes the request's symbol list; one array per column. */
 export type BatchOf<S extends DatasetSchema> = { length: number; symbol: Float64Array } & {
@@ -92,9 +143,16 @@ export function batchFields(schema: DatasetSchema): string[] {
 
 export function allocateBatch<S extends DatasetSchema>(schema: S, capacity: number): BatchOf<S> {
   const batch: Record<string, unknown> = { length: 0, symbol: new Float64Array(capacity) };
-  for (const c of schema.columns) batch[c.field] = c.type === 'timestamp_ns' ? new BigInt64Array(capacity) : new Float64Array(capacity);
+  for (const c of schema.columns) batch[c.field] = isBigIntColumn(c.type) ? new BigInt64Array(capacity) : new Float64Array(capacity);
   return batch as BatchOf<S>;
 }
+
+export function isBigIntColumn(type: ColumnType): boolean {
+  return type === 'timestamp_ns' || type === 'uint64_text';
+}
+
+export type TradeColumns = BatchOf<typeof TRADES_SCHEMA>;
+export type QuoteColumns = BatchOf<typeof QUOTES_SCHEMA>;
 
 export function allocateBarColumns(capacity: number): BarColumns {
   return allocateBatch(BARS_SCHEMA, capacity);
@@ -109,5 +167,14 @@ export function columnNames(schema: DatasetSchema): string[] {
   return schema.columns.map((c) => c.name);
 }
 
-export const SCHEMAS = { bars: BARS_SCHEMA } as const;
+export const SCHEMAS = { bars: BARS_SCHEMA, trades: TRADES_SCHEMA, quotes: QUOTES_SCHEMA } as const;
 export type DataKind = keyof typeof SCHEMAS;
+export type TickKind = Exclude<DataKind, 'bars'>;
+export const DATA_KINDS = Object.keys(SCHEMAS) as DataKind[];
+
+export function isTickKind(kind: DataKind): kind is TickKind {
+  return kind !== 'bars';
+}
+
+/** A batch of either tick kind. */
+export type TickColumns = TradeColumns | QuoteColumns;

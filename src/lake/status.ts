@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { TradingCalendar } from '../shared/calendar.js';
 import { normalize, subtract } from '../shared/intervals.js';
-import { datasetDir, partitionGlob } from '../shared/lake-paths.js';
+import { datasetDir, isPartitionOf, partitionGlob } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import type { DatasetMeta } from './dataset-meta.js';
 import { duckMessage, sqlString } from './duck.js';
@@ -72,7 +72,7 @@ async function rowsPerSymbol(connection: DuckDBConnection, storage: string, meta
 export async function datasetStatus(connection: DuckDBConnection, storage: string, meta: DatasetMeta, calendar: TradingCalendar, symbolFilter?: string): Promise<DatasetStatus> {
   // DuckDB counts while Node lists the files (sizes, partitions): both wait on the file system.
   const [listed, rowsBySymbol] = await Promise.all([listDatasetFiles(storage, meta.dataset), rowsPerSymbol(connection, storage, meta, symbolFilter)]);
-  const files = listed.filter(isPartitionFile).filter((f) => (!symbolFilter || f.key!.symbol === symbolFilter) && (f.key!.month === undefined) === (meta.partition === 'year'));
+  const files = listed.filter(isPartitionFile).filter((f) => (!symbolFilter || f.key!.symbol === symbolFilter) && isPartitionOf(f.key!, meta.partition));
   const ledger = await Ledger.load(storage, meta.dataset);
   // The time range from the statistics of each symbol's first and last file only (files sort by
   // period, rows within a file by time).

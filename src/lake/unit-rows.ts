@@ -5,9 +5,11 @@
  * flush) cost the main thread five times what filling the scan's chunks costs, and a third more CPU
  * in total. Callbacks run on the JS thread; each fills one chunk with memory copies.
  */
-import { BIGINT, DOUBLE, type DuckDBConnection, type DuckDBDataChunk, DuckDBTableFunction, type DuckDBType, INTEGER, TIMESTAMP_NS, TIMESTAMPTZ } from '@duckdb/node-api';
+import { BIGINT, DOUBLE, type DuckDBConnection, type DuckDBDataChunk, DuckDBTableFunction, type DuckDBType, INTEGER, TIMESTAMP_NS, TIMESTAMPTZ, UBIGINT } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
-import { type ColumnBatch, columnOf, type ColumnSpec, type ColumnType, type DatasetSchema } from './schema.js';
+import { sqlIdent } from './duck.js';
+import { type ColumnBatch, columnOf, type ColumnSpec, type ColumnType, type DatasetSchema, isBigIntColumn } from './schema.js';
+import { TEXT_CODES, TEXT_LIST_CODES } from './text-codes.js';
 
 /** Rows [from, to) of a batch, all of one partition, tagged with that partition's id. */
 export interface RowSegment {
@@ -20,7 +22,40 @@ export interface RowSegment {
 const CHUNK_ROWS = 2048; // DuckDB's vector size
 const TWO_POW_32 = 4294967296;
 
-const DUCK_TYPES: Record<ColumnType, DuckDBType> = { double: DOUBLE, bigint: BIGINT, timestamp_us: TIMESTAMPTZ, timestamp_ns: TIMESTAMP_NS };
+/** How each column type crosses into DuckDB; `columnSql` turns it into the lake's type. */
+const DUCK_TYPES: Record<ColumnType, DuckDBType> = {
+  double: DOUBLE,
+  bigint: BIGINT,
+  timestamp_us: TIMESTAMPTZ,
+  timestamp_ns: TIMESTAMP_NS,
+  text: INTEGER,
+  text_list: INTEGER,
+  uint64_text: UBIGINT,
+};
+
+/**
+ * The SQL turning a scanned column into the lake's value: NaN in a nullable double is NULL, text
+ * codes become text through the dictionaries as they are now (codes only grow, so any code
+ * scanned by this query is in them).
+ */
+export function columnSql(spec: ColumnSpec): string {
+  const name = sqlIdent(spec.name);
+  switch (spec.type) {
+    case 'text':
+      return `(${TEXT_CODES.sql()})[${name}] AS ${name}`;
+    case 'text_list':
+      return `(${TEXT_LIST_CODES.sql()})[${name}] AS ${name}`;
+    case 'uint64_text':
+      return `CAST(${name} AS VARCHAR) AS ${name}`;
+    default:
+      return spec.nullable ? `CASE WHEN isnan(${name}) THEN NULL ELSE ${name} END AS ${name}` : name;
+  }
+}
+
+/** Every column of the schema as the lake stores it, read from a scan. */
+export function schemaColumnsSql(schema: DatasetSchema): string {
+  return schema.columns.map(columnSql).join(', ');
+}
 
 /**
  * Little-endian int64 of whole numbers (|v| < 2^53), written as two int32 halves at row `at`: as
@@ -44,12 +79,15 @@ interface StagedColumn {
   spec: ColumnSpec;
   /** The bytes handed to DuckDB. */
   bytes: Float64Array | Int32Array | BigInt64Array;
+  /** Bytes per row in DuckDB's vector. */
+  rowBytes: 4 | 8;
 }
 
 function stageFor(spec: ColumnSpec): StagedColumn {
-  if (spec.type === 'double') return { spec, bytes: new Float64Array(CHUNK_ROWS) };
-  if (spec.type === 'timestamp_ns') return { spec, bytes: new BigInt64Array(CHUNK_ROWS) };
-  return { spec, bytes: new Int32Array(CHUNK_ROWS * 2) };
+  if (spec.type === 'double') return { spec, bytes: new Float64Array(CHUNK_ROWS), rowBytes: 8 };
+  if (isBigIntColumn(spec.type)) return { spec, bytes: new BigInt64Array(CHUNK_ROWS), rowBytes: 8 };
+  if (spec.type === 'text' || spec.type === 'text_list') return { spec, bytes: new Int32Array(CHUNK_ROWS), rowBytes: 4 };
+  return { spec, bytes: new Int32Array(CHUNK_ROWS * 2), rowBytes: 8 };
 }
 
 /** Chunk-sized staging buffers, reused by every callback (callbacks never overlap: one JS thread). */
@@ -73,7 +111,8 @@ class ChunkBuffers {
         for (const { spec, bytes } of this.columns) {
           const source = columnOf(s.columns, spec.field);
           if (spec.type === 'double') (bytes as Float64Array).set((source as Float64Array).subarray(state.row, end), n);
-          else if (spec.type === 'timestamp_ns') (bytes as BigInt64Array).set((source as BigInt64Array).subarray(state.row, end), n);
+          else if (isBigIntColumn(spec.type)) (bytes as BigInt64Array).set((source as BigInt64Array).subarray(state.row, end), n);
+          else if (spec.type === 'text' || spec.type === 'text_list') (bytes as Int32Array).set((source as Float64Array).subarray(state.row, end), n);
           else writeInt64(bytes as Int32Array, n, source as Float64Array, state.row, end, spec.type === 'bigint');
         }
         n += take;
@@ -91,7 +130,7 @@ class ChunkBuffers {
     const copy = (column: number, source: Int32Array | Float64Array | BigInt64Array, bytes: number): void =>
       bindings.copy_data_to_vector(bindings.data_chunk_get_vector(output.chunk, column), 0, source.buffer as ArrayBuffer, 0, n * bytes);
     copy(0, this.part, 4);
-    this.columns.forEach((c, i) => copy(1 + i, c.bytes, 8));
+    this.columns.forEach((c, i) => copy(1 + i, c.bytes, c.rowBytes));
   }
 }
 

@@ -91,7 +91,9 @@ export function hasSessionTime(interval: Interval, calendar: TradingCalendar): b
  * its own history: the holes inside what it covers, and from its covered end (minus the correction
  * window) on — never reaching back to the default start for history nobody asked for.
  */
-export function wantedIntervals(req: PlanRequest, symbol: string): Interval[] {
+export type CoverageRequest = Pick<PlanRequest, 'covered' | 'refetchSymbols' | 'explicitStart' | 'startDate' | 'endInstant' | 'refetch' | 'calendar' | 'lookbackSessions'>;
+
+export function wantedIntervals(req: CoverageRequest, symbol: string): Interval[] {
   const covered = normalize(req.covered.get(symbol) ?? []);
   // A symbol fetched again whole starts at its own history's start, whatever the start asked for.
   const readjusted = req.refetchSymbols?.has(symbol) === true && covered.length > 0;
@@ -268,7 +270,8 @@ export function plan(req: PlanRequest): Plan {
 }
 
 /** Sessions whose hours overlap an interval, by New York date. */
-function sessionsIn(interval: Interval, calendar: TradingCalendar): IsoDate[] {
+/** The sessions whose hours overlap an interval. */
+export function sessionsIn(interval: Interval, calendar: TradingCalendar): IsoDate[] {
   return calendar
     .sessions(nyDateOf(interval.start), nyDateOf(interval.end - 1))
     .filter((s) => s.extendedOpen < interval.end && s.extendedClose > interval.start)

@@ -1,6 +1,7 @@
 /**
  * Checks over a dataset: files readable, one file per partition and nothing stray, every row in its
- * partition, no duplicate timestamps, rows sorted, the schema's row checks (OHLC sanity for bars),
+ * partition (a tick in its New York day), no duplicate timestamps (bars), rows sorted, the schema's
+ * row checks (OHLC sanity for bars, prices and sizes for ticks) and notes (crossed quotes),
  * ledger and files in agreement, and covered sessions missing from the data. Each finding names the
  * file (or symbol) and the check. Rows are read one symbol at a time, so memory is bounded by the
  * largest symbol, not the dataset.
@@ -11,9 +12,9 @@ import type { DatasetMeta } from '../lake/dataset-meta.js';
 import { duckMessage, sqlIdent, sqlString } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
 import { hiveTypesSql, isPartitionFile, listDatasetFiles, type DatasetFile } from '../lake/reader.js';
-import { SCHEMAS } from '../lake/schema.js';
+import { isTickKind, SCHEMAS } from '../lake/schema.js';
 import type { TradingCalendar } from '../shared/calendar.js';
-import { partitionId, partitionLabel } from '../shared/lake-paths.js';
+import { isPartitionOf, partitionId, partitionLabel } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
 
@@ -50,7 +51,7 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
   // Layout: only the dataset's partition files belong in it.
   const good: DatasetFile[] = [];
   for (const f of files) {
-    if (isPartitionFile(f) && (f.key!.month === undefined) === (meta.partition === 'year')) good.push(f);
+    if (isPartitionFile(f) && isPartitionOf(f.key!, meta.partition)) good.push(f);
     else if (f.relative.endsWith('.parquet')) add('defect', 'one-file-per-partition', rel(f), `extra Parquet file (the dataset is partitioned by ${meta.partition}): readers of **/*.parquet see its rows twice or out of place`);
     else add('defect', 'stray-file', rel(f), 'file that is not part of the lake layout');
   }
@@ -59,8 +60,17 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
 
   const ledger = await Ledger.load(storage, meta.dataset);
   const tf = parseTimeframe(meta.timeframe);
-  const checkSessions = tf !== undefined && (tf.unit === 'Day' || isIntraday(tf));
-  const periodMismatch = meta.partition === 'year' ? `year(${time}) <> "year"` : `year(${time}) <> "year" OR month(${time}) <> "month"`;
+  const ticks = isTickKind(meta.kind);
+  const checkSessions = ticks || (tf !== undefined && (tf.unit === 'Day' || isIntraday(tf)));
+  // Ticks are filed by New York day; bars by UTC month or year.
+  const nyDate = `timezone('America/New_York', ${time}::TIMESTAMPTZ)`;
+  const periodMismatch =
+    meta.partition === 'day'
+      ? `year(${nyDate}) <> "year" OR month(${nyDate}) <> "month" OR day(${nyDate}) <> "day"`
+      : meta.partition === 'year'
+        ? `year(${time}) <> "year"`
+        : `year(${time}) <> "year" OR month(${time}) <> "month"`;
+  const periodName = meta.partition === 'day' ? 'New York day' : meta.partition;
   let rows = 0;
   for (const [symbol, symbolFiles] of bySymbol) {
     // Readability, file by file only when the symbol's files fail to read together (rare), to name the culprit.
@@ -88,8 +98,9 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
         const result = await connection.runAndReadAll(sql);
         for (const [filename, n] of result.getRows() as [string, bigint][]) add('defect', check, `${meta.dataset}/${filename.slice(filename.indexOf(meta.dataset) + meta.dataset.length + 1)}`, describe(Number(n)));
       };
-      await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE ${periodMismatch} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's ${meta.partition} partition`);
-      await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, ${time} HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
+      await byFile('partition', `SELECT filename, count(*) FROM verify_rows WHERE ${periodMismatch} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) outside the file's ${periodName}`);
+      // Ticks have no identity: equal timestamps are normal on a tape.
+      if (!ticks) await byFile('no-duplicates', `SELECT filename, count(*) FROM (SELECT filename FROM verify_rows GROUP BY filename, ${time} HAVING count(*) > 1) GROUP BY 1 ORDER BY 1`, (n) => `${n} duplicated timestamp(s)`);
       await byFile(
         'sorted',
         `SELECT filename, count(*) FROM (SELECT filename, ${time} < lag(${time}) OVER (PARTITION BY filename ORDER BY file_row_number) AS bad FROM verify_rows) WHERE bad GROUP BY 1 ORDER BY 1`,
@@ -98,13 +109,17 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
       for (const check of schema.checks) {
         await byFile(check.name, `SELECT filename, count(*) FROM verify_rows WHERE ${check.failing} GROUP BY 1 ORDER BY 1`, (n) => `${n} row(s) ${check.describe}`);
       }
+      for (const note of schema.notes) {
+        const n = Number((await connection.runAndReadAll(`SELECT count(*) FROM verify_rows WHERE ${note.failing}`)).getRows()[0][0]);
+        if (n > 0) add('info', note.name, symbol, `${n} row(s) ${note.describe}`);
+      }
       // Rows in the wrong partition can duplicate a timestamp across files of the same symbol.
-      const crossDup = Number((await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM verify_rows GROUP BY ${time} HAVING count(DISTINCT filename) > 1)`)).getRows()[0][0]);
+      const crossDup = ticks ? 0 : Number((await connection.runAndReadAll(`SELECT count(*) FROM (SELECT 1 FROM verify_rows GROUP BY ${time} HAVING count(DISTINCT filename) > 1)`)).getRows()[0][0]);
       if (crossDup > 0) add('defect', 'no-duplicates', symbol, `${crossDup} timestamp(s) stored in more than one file`);
       // Covered sessions without any bar, between the symbol's first and last bar.
       const entry = ledger.get(symbol);
       if (checkSessions && entry) {
-        const days = await connection.runAndReadAll(`SELECT DISTINCT strftime(timezone('America/New_York', ${time}), '%Y-%m-%d') FROM verify_rows`);
+        const days = await connection.runAndReadAll(`SELECT DISTINCT strftime(${nyDate}, '%Y-%m-%d') FROM verify_rows`);
         const dates = new Set((days.getRows() as [string][]).map(([d]) => d));
         const sorted = [...dates].sort();
         const missing = sorted.length === 0 ? [] : calendar
@@ -112,9 +127,10 @@ export async function verifyDataset(connection: DuckDBConnection, storage: strin
           .filter((s) => !dates.has(s.date) && entry.covered.some((c) => c.start <= s.extendedOpen && s.extendedOpen < c.end))
           .map((s) => s.date);
         if (missing.length > 0) {
-          const detail = `${missing.length} covered session(s) with no bar: ${missing.slice(0, MAX_LISTED).join(', ')}${missing.length > MAX_LISTED ? ', …' : ''}`;
+          const detail = `${missing.length} covered session(s) with no ${ticks ? meta.kind.slice(0, -1) : 'bar'}: ${missing.slice(0, MAX_LISTED).join(', ')}${missing.length > MAX_LISTED ? ', …' : ''}`;
           // IEX (and OTC/BOATS) carry a small share of volume: whole quiet sessions are plausible there.
-          add(meta.feed === 'sip' ? 'defect' : 'info', 'missing-sessions', symbol, detail);
+          // A tick day is fetched whole, so a covered day without a file is one the provider served empty.
+          add(meta.feed === 'sip' && !ticks ? 'defect' : 'info', 'missing-sessions', symbol, detail);
         }
       }
     } finally {

@@ -2,6 +2,7 @@
  * What a run reports as it goes, and what it returns. The CLI renders these; a library user
  * subscribes to the same events. Nothing below the CLI prints.
  */
+import type { DataKind } from '../lake/schema.js';
 import type { RequestEvent } from '../net/http.js';
 import type { WorkUnit } from '../plan/planner.js';
 
@@ -13,7 +14,10 @@ export type SymbolOutcome = 'ok' | 'no_data' | 'failed' | 'not_attempted' | 'up_
 /** The plan of a run, before any data request: what it will cost. */
 export interface PlanReport {
   dataset: string;
+  /** What the run fetches: bars, trades or quotes. */
+  kind: DataKind;
   source: string;
+  /** The bars' timeframe; `tick` for trades and quotes. */
   timeframe: string;
   symbols: number;
   /** Symbols with nothing to fetch. */
@@ -21,8 +25,9 @@ export interface PlanReport {
   /** Symbols the source does not list (skipped without a request). */
   notListed: string[];
   units: number;
-  /** Upper bounds: the planner counts every session's full extended hours. */
+  /** Upper bounds: the planner counts every session's full extended hours (0 for ticks: their count is unknown in advance). */
   estimatedBars: number;
+  /** For bars an upper bound; for ticks a lower bound (one per unit: a liquid symbol-day takes hundreds). */
   estimatedRequests: number;
   /** Requests at the configured rate limit, ms; 0 for a source that makes no requests. */
   estimatedRequestTimeMs: number;
@@ -97,6 +102,7 @@ export type StopReason = { kind: 'credentials' | 'plan' | 'circuit' | 'interrupt
 
 export interface IngestResult {
   dataset: string;
+  kind: DataKind;
   source: string;
   feed: string | undefined;
   adjustment: string | undefined;
@@ -113,7 +119,11 @@ export interface IngestResult {
   readjusted: string[];
   notAttempted: number;
   upToDate: number;
+  /** Rows written: bars, trades or quotes. */
+  rows: number;
+  /** Bars written by a bars run (0 for ticks). */
   bars: number;
+  /** Files published (for ticks, symbol-days). */
   partitions: number;
   requests: number;
   retries: number;

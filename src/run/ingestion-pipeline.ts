@@ -11,6 +11,7 @@ import { UsageError } from '../shared/errors.js';
 import { isValidDatasetName, PARTITION_SCHEMES, type PartitionScheme } from '../shared/lake-paths.js';
 import { nyDateOf } from '../shared/time.js';
 import { defaultDatasetName, parseTimeframe, TIMEFRAME_HELP } from '../shared/timeframe.js';
+import { DATA_KINDS, type DataKind, isTickKind } from '../lake/schema.js';
 import { DEFAULT_SOURCE, sourceDefinition } from '../sources/registry.js';
 import type { SourceDefinition } from '../sources/types.js';
 import { INDEX_NAME, updateIndexMembership } from '../universe/index-membership.js';
@@ -18,7 +19,8 @@ import { indexNameFromFile, readCsvList, readTextList } from '../universe/lists.
 import { normalizeList, type SymbolEntry } from '../universe/symbols.js';
 import { EventBus, type IngestResult, type PipelineEventName, type PipelineListener, type PlanReport } from './events.js';
 import { lakeStatus, queryLake, verifyLake, type InspectOptions, type QueryResult, type StatusReport, type VerifyResult } from './lake-inspection.js';
-import { ingest, planIngest, type IngestRunOptions } from './pipeline.js';
+import { ingest, type IngestRunOptions, planIngest, type RunOptionsBase } from './pipeline.js';
+import { ingestTicks, planTicks, type TickRunOptions } from './tick-pipeline.js';
 import { repartitionDataset, type RepartitionResult } from './repartition.js';
 
 export interface PipelineOptions {
@@ -50,12 +52,14 @@ export interface PipelineOptions {
 }
 
 export interface IngestOptions {
+  /** What to fetch: `bars` (default), `trades` or `quotes`. Ticks take no timeframe, adjustment or partition. */
+  data?: DataKind;
   /** First New York trading date, inclusive (YYYY-MM-DD). Without it each stored symbol continues from its own history. */
   start?: string;
   /** Last New York trading date, inclusive. Default: as recent as the source allows. */
   end?: string;
   timeframe?: string;
-  /** Dataset directory. Default `equities_<timeframe>`. */
+  /** Dataset directory. Default `equities_<timeframe>`, `equities_trades` or `equities_quotes`. */
   dataset?: string;
   /** Record the list's membership in `metadata/indices/<indexName>.csv`. */
   indexName?: string;
@@ -122,6 +126,10 @@ export function optionsFromSettings(settings: Settings): PipelineOptions {
   };
 }
 
+function planRun(run: IngestRunOptions | TickRunOptions): Promise<PlanReport> {
+  return run.kind === 'bars' ? planIngest(run) : planTicks(run);
+}
+
 export class IngestionPipeline {
   private readonly events = new EventBus();
   private readonly source: SourceDefinition;
@@ -166,15 +174,15 @@ export class IngestionPipeline {
 
   /** What `ingestSymbols` would fetch now, and what it would cost: no request, no write. */
   async plan(symbols: readonly string[], options: IngestOptions = {}): Promise<PlanReport> {
-    return planIngest(this.runOptions(symbols.map((raw, i) => ({ raw, line: i + 1 })), 'symbols', options));
+    return planRun(this.runOptions(symbols.map((raw, i) => ({ raw, line: i + 1 })), 'symbols', options));
   }
 
   async planFromCsv(file: string, options: CsvIngestOptions = {}): Promise<PlanReport> {
-    return planIngest(this.runOptions(readCsvList(file, options.column), file, options));
+    return planRun(this.runOptions(readCsvList(file, options.column), file, options));
   }
 
   async planFromTextFile(file: string, options: IngestOptions = {}): Promise<PlanReport> {
-    return planIngest(this.runOptions(readTextList(file), file, options));
+    return planRun(this.runOptions(readTextList(file), file, options));
   }
 
   status(options: InspectOptions = {}): Promise<StatusReport> {
@@ -201,7 +209,7 @@ export class IngestionPipeline {
     const indexName = options.indexName ?? listIndexName;
     if (indexName !== undefined && !INDEX_NAME.test(indexName)) throw new UsageError(`invalid index name ${JSON.stringify(indexName)}; use letters, digits, "_" and "-"`);
     const run = this.runOptions(entries, origin, options);
-    const result = await ingest(run);
+    const result = await (run.kind === 'bars' ? ingest(run) : ingestTicks(run));
     if (indexName !== undefined && result.stopped?.kind !== 'credentials' && result.stopped?.kind !== 'plan') {
       await updateIndexMembership(run.storage, indexName, run.symbols, nyDateOf(Date.now()), new Set(result.inactive));
     }
@@ -209,12 +217,18 @@ export class IngestionPipeline {
   }
 
   /** Validate everything about a call before any request or write; bad input throws UsageError. */
-  private runOptions(entries: readonly SymbolEntry[], origin: string, options: Omit<IngestOptions, 'indexName'>): IngestRunOptions {
+  private runOptions(entries: readonly SymbolEntry[], origin: string, options: Omit<IngestOptions, 'indexName'>): IngestRunOptions | TickRunOptions {
     const o = this.options;
+    const kind = options.data ?? 'bars';
+    if (!(DATA_KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown data ${JSON.stringify(kind)}; use ${DATA_KINDS.join(', ')}`);
+    if (isTickKind(kind)) {
+      if (options.timeframe !== undefined) throw new UsageError(`${kind} have no timeframe; leave timeframe out, or use data bars`);
+      if (options.partition !== undefined) throw new UsageError(`${kind} are stored one file per symbol and day; leave partition out`);
+    }
     const timeframeName = options.timeframe ?? o.defaultTimeframe ?? DEFAULTS.defaultTimeframe;
     const timeframe = parseTimeframe(timeframeName);
     if (!timeframe) throw new UsageError(`unknown timeframe ${JSON.stringify(timeframeName)}; use ${TIMEFRAME_HELP}`);
-    const dataset = options.dataset ?? defaultDatasetName(timeframe);
+    const dataset = options.dataset ?? (isTickKind(kind) ? `equities_${kind}` : defaultDatasetName(timeframe));
     if (!isValidDatasetName(dataset)) throw new UsageError(`invalid dataset name ${JSON.stringify(dataset)}; use lower-case letters, digits, "_" and "-"`);
     const symbols = this.symbolsOf(entries, origin, options.skipInvalid ?? false);
     const capabilities = this.source.capabilities;
@@ -226,29 +240,35 @@ export class IngestionPipeline {
       timeoutMs: (o.requestTimeoutSeconds ?? DEFAULT_RETRY_POLICY.timeoutMs / 1000) * 1000,
       baseDelayMs: o.retryBaseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
     };
-    return {
+    const base: RunOptionsBase = {
       storage: this.storageDir,
       dataset,
       source: this.source,
       env: o.env ?? process.env,
-      timeframe,
-      // A source without feeds or adjustments ignores them; one with them gets its default when unset.
+      // A source without feeds ignores them; one with them gets its default when unset.
       feed: capabilities.feeds.length === 0 ? undefined : (o.feed ?? capabilities.feeds[0]),
-      adjustment: capabilities.adjustments.length === 0 ? undefined : (o.adjustment ?? capabilities.adjustments[0]),
       symbols,
       startDate: dates.startDate,
       explicitStart: options.start !== undefined,
       endInstant: dates.endInstant,
       lookbackSessions: o.lookbackSessions ?? DEFAULTS.lookbackSessions,
       refetch: options.refetch ?? false,
-      corporateActions: options.corporateActions ?? true,
-      partition: checkPartition(options.partition),
       threads: o.threads ?? DEFAULTS.threads,
       rateLimitPerMinute: o.rateLimitPerMinute,
       retry,
       circuitBreakerFailures: o.circuitBreakerFailures ?? DEFAULTS.circuitBreakerFailures,
       signal: options.signal ?? new AbortController().signal,
       events: this.events,
+    };
+    // Trades and quotes are never adjusted: the pipeline's adjustment is for bars.
+    if (isTickKind(kind)) return { ...base, kind };
+    return {
+      ...base,
+      kind,
+      timeframe,
+      adjustment: capabilities.adjustments.length === 0 ? undefined : (o.adjustment ?? capabilities.adjustments[0]),
+      corporateActions: options.corporateActions ?? true,
+      partition: checkPartition(options.partition),
     };
   }
 

@@ -3,37 +3,34 @@
  * dataset's provenance, plan against the ledger, run the units, and summarize. `planIngest` makes
  * the same plan without a request or a write.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta } from '../lake/dataset-meta.js';
 import { openDuckDB } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
 import { PartitionWriter } from '../lake/partition-writer.js';
 import { BARS_SCHEMA } from '../lake/schema.js';
-import { CircuitBreaker } from '../net/circuit-breaker.js';
 import type { RetryPolicy } from '../net/retry.js';
 import { fewestRequests, plan, type Plan, type PlanRequest, planRequests, planSessions, staleSessions } from '../plan/planner.js';
 import { fromListedDates, nyseRuleCalendar } from '../shared/calendar.js';
-import { CannotProceedError, InterruptedError, UsageError } from '../shared/errors.js';
+import { InterruptedError, UsageError } from '../shared/errors.js';
 import type { Interval } from '../shared/intervals.js';
-import { type PartitionScheme, stagingRoot } from '../shared/lake-paths.js';
+import type { PartitionScheme } from '../shared/lake-paths.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
 import { isIntraday, type Timeframe } from '../shared/timeframe.js';
 import type { Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
 import type { EventBus, IngestResult, PlanReport } from './events.js';
-import { RunLock } from './lock.js';
+import { barUnits } from './bar-units.js';
 import { readjustments, refreshCorporateActions } from './corporate-actions.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
+import { rateLimitOf, withRunSession } from './run-session.js';
 import { UnitRunner } from './unit-runner.js';
 
-export interface IngestRunOptions {
+/** What every run needs, whatever the data kind. */
+export interface RunOptionsBase {
   storage: string;
   dataset: string;
   source: SourceDefinition;
   env: Readonly<Record<string, string | undefined>>;
-  timeframe: Timeframe;
   feed: string | undefined;
-  adjustment: string | undefined;
   symbols: readonly string[];
   /** The first date wanted: asked for (`explicitStart`), or the default for symbols new to the lake. */
   startDate: IsoDate;
@@ -42,10 +39,6 @@ export interface IngestRunOptions {
   endInstant: number;
   lookbackSessions: number;
   refetch: boolean;
-  /** Refresh the symbols' corporate actions after the bars. */
-  corporateActions: boolean;
-  /** The layout of a dataset this run creates; undefined: by timeframe (daily and longer bars yearly). */
-  partition: PartitionScheme | undefined;
   threads: number;
   /** Requests per minute; the source's default when undefined. */
   rateLimitPerMinute: number | undefined;
@@ -55,22 +48,14 @@ export interface IngestRunOptions {
   events: EventBus;
 }
 
-export async function prepareStorage(storage: string): Promise<void> {
-  try {
-    const stat = await fs.stat(storage).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
-    if (stat && !stat.isDirectory()) throw new CannotProceedError(`storage path ${storage} is a file, not a directory; choose another storage directory`);
-    await fs.mkdir(storage, { recursive: true });
-    const probe = path.join(storage, `.write-probe.${process.pid}`);
-    await fs.writeFile(probe, '');
-    await fs.rm(probe);
-  } catch (error) {
-    if (error instanceof CannotProceedError) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new CannotProceedError(`storage path ${storage} is not writable (${code}); fix its permissions or choose another storage directory`);
-  }
+export interface IngestRunOptions extends RunOptionsBase {
+  kind: 'bars';
+  timeframe: Timeframe;
+  adjustment: string | undefined;
+  /** Refresh the symbols' corporate actions after the bars. */
+  corporateActions: boolean;
+  /** The layout of a dataset this run creates; undefined: by timeframe (daily and longer bars yearly). */
+  partition: PartitionScheme | undefined;
 }
 
 /** Options the source cannot serve are the caller's mistake: say which values it accepts. */
@@ -79,13 +64,24 @@ export function checkAgainstCapabilities(capabilities: SourceCapabilities, sourc
     const choices = capabilities.timeframeChoices ? `use --timeframe ${capabilities.timeframeChoices.join(' or ')}` : 'choose another timeframe';
     throw new UsageError(`source ${sourceName} has no ${options.timeframe.api} bars; ${choices}, or another source`);
   }
-  const check = (what: 'feed' | 'adjustment', value: string | undefined, offered: readonly string[]): void => {
-    if (value === undefined) return;
-    if (offered.length === 0) throw new UsageError(`source ${sourceName} has no ${what} choice; leave ${what} unset`);
-    if (!offered.includes(value)) throw new UsageError(`source ${sourceName} has no ${what} ${JSON.stringify(value)}; use ${offered.join(', ')}`);
+  checkChoice(sourceName, 'feed', options.feed, capabilities.feeds);
+  checkChoice(sourceName, 'adjustment', options.adjustment, capabilities.adjustments);
+}
+
+/** A feed or adjustment must be one the source offers. */
+export function checkChoice(sourceName: string, what: 'feed' | 'adjustment', value: string | undefined, offered: readonly string[]): void {
+  if (value === undefined) return;
+  if (offered.length === 0) throw new UsageError(`source ${sourceName} has no ${what} choice; leave ${what} unset`);
+  if (!offered.includes(value)) throw new UsageError(`source ${sourceName} has no ${what} ${JSON.stringify(value)}; use ${offered.join(', ')}`);
+}
+
+/** Requested symbols the source does not list (skipped) or lists as inactive (fetched all the same). */
+export function listingsOf(symbols: readonly string[], reference: ReferenceData): { notListed: Set<string>; inactive: Set<string> } {
+  const { listings } = reference;
+  return {
+    notListed: new Set(listings ? symbols.filter((s) => !listings.has(s)) : []),
+    inactive: new Set(listings ? symbols.filter((s) => listings.get(s) === 'inactive') : []),
   };
-  check('feed', options.feed, capabilities.feeds);
-  check('adjustment', options.adjustment, capabilities.adjustments);
 }
 
 /** Daily and longer bars are ~250 rows a symbol-year: one file per year, not twelve of ~21 rows. */
@@ -93,13 +89,7 @@ export function defaultPartition(timeframe: Timeframe): PartitionScheme {
   return isIntraday(timeframe) ? 'month' : 'year';
 }
 
-/** The requests per minute the run is held to; undefined for a source that makes no requests. */
-function rateLimitOf(options: IngestRunOptions): number | undefined {
-  const sourceDefault = options.source.capabilities.defaultRateLimitPerMinute;
-  return sourceDefault === undefined ? undefined : (options.rateLimitPerMinute ?? sourceDefault);
-}
-
-interface PlannedRun {
+export interface PlannedRun {
   work: Plan;
   report: PlanReport;
   notListed: Set<string>;
@@ -128,9 +118,7 @@ async function listSessions(source: Source, options: IngestRunOptions, ledger: L
 }
 
 async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined, readjust: ReadonlySet<string> = new Set()): Promise<PlannedRun> {
-  const { listings } = reference;
-  const notListed = new Set(listings ? options.symbols.filter((s) => !listings.has(s)) : []);
-  const inactive = new Set(listings ? options.symbols.filter((s) => listings.get(s) === 'inactive') : []);
+  const { notListed, inactive } = listingsOf(options.symbols, reference);
   const symbols = options.symbols.filter((s) => !notListed.has(s));
   const covered = new Map<string, Interval[]>();
   for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
@@ -171,6 +159,7 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   const estimatedRequests = rateLimit === undefined ? 0 : planRequests(work);
   const report: PlanReport = {
     dataset: options.dataset,
+    kind: 'bars',
     source: options.source.name,
     timeframe: options.timeframe.api,
     symbols: options.symbols.length,
@@ -230,29 +219,9 @@ export async function planIngest(options: IngestRunOptions): Promise<PlanReport>
 }
 
 export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
-  const started = Date.now();
-  const { storage, dataset, events, signal } = options;
   checkAgainstCapabilities(options.source.capabilities, options.source.name, options);
-  if (signal.aborted) throw new InterruptedError();
-  const breaker = new CircuitBreaker(options.circuitBreakerFailures);
-  const rateLimitPerMinute = rateLimitOf(options) ?? Number.POSITIVE_INFINITY;
-  // Credentials are checked before anything is locked or written.
-  const source = options.source.create({
-    env: options.env,
-    rateLimitPerMinute,
-    retry: options.retry,
-    breaker,
-    onRequest: (request) => events.emit('request', request),
-    onWarning: (message) => events.emit('warning', { message }),
-  });
-  await prepareStorage(storage);
-  const lock = await RunLock.acquire(storage);
-  const duck = await openDuckDB();
-  const runStaging = path.join(stagingRoot(storage), `run-${process.pid}-${started}`);
-  try {
-    // Leftovers of a crashed run: safe to delete, we hold the lock.
-    await fs.rm(stagingRoot(storage), { recursive: true, force: true });
-    await fs.mkdir(runStaging, { recursive: true });
+  return withRunSession(options, {}, async ({ started, source, breaker, duck, staging: runStaging }) => {
+    const { storage, dataset, events, signal } = options;
     const wanted = wantedDataset(options, source.capabilities.synthetic);
     // A dataset this run must not write to is refused before any request.
     const existing = await readDatasetMeta(storage, dataset);
@@ -296,16 +265,13 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     const runner = new UnitRunner(
       {
         source,
-        timeframe: options.timeframe,
-        feed: options.feed,
-        adjustment: options.adjustment,
+        execute: barUnits({ source, timeframe: options.timeframe, feed: options.feed, adjustment: options.adjustment, writer }),
         threads: options.threads,
         breaker,
         signal,
         events,
         staging: runStaging,
         ledger,
-        writer,
         estimatedRequests: planned.report.estimatedRequests,
         estimatedBars: planned.report.estimatedBars,
         requested: new Set(options.symbols),
@@ -334,6 +300,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     } else if (options.corporateActions && !outcome.stopped) await refreshActions();
     return {
       dataset,
+      kind: 'bars',
       source: source.name,
       feed: options.feed,
       adjustment: options.adjustment,
@@ -341,14 +308,8 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       storage,
       durationMs: Date.now() - started,
       ...outcome,
+      bars: outcome.rows,
       readjusted: readjust.filter((s) => outcome.symbols.some((r) => r.symbol === s && r.outcome === 'ok')),
     };
-  } finally {
-    await fs.rm(runStaging, { recursive: true, force: true }).catch(() => undefined);
-    // A finished run leaves no staging area behind (rmdir fails harmlessly if anything is left).
-    await fs.rmdir(stagingRoot(storage)).catch(() => undefined);
-    duck.closeSync();
-    source.close?.();
-    await lock.release();
-  }
+  });
 }

@@ -14,8 +14,8 @@ import { isPartitionFile, listDatasetFiles, type DatasetFile } from '../lake/rea
 import { columnNames, SCHEMAS } from '../lake/schema.js';
 import { publishFiles } from '../shared/atomic-file.js';
 import { UsageError } from '../shared/errors.js';
-import { datasetDir, type PartitionKey, partitionBounds, partitionFile, partitionId, partitionLabel, type PartitionScheme, stagingRoot } from '../shared/lake-paths.js';
-import { prepareStorage } from './pipeline.js';
+import { datasetDir, isPartitionOf, type PartitionKey, partitionBounds, partitionFile, partitionId, partitionLabel, type PartitionScheme, stagingRoot } from '../shared/lake-paths.js';
+import { prepareStorage } from './run-session.js';
 import { RunLock } from './lock.js';
 
 export interface RepartitionResult {
@@ -28,7 +28,7 @@ export interface RepartitionResult {
   rows: number;
 }
 
-const layoutOf = (f: DatasetFile): PartitionScheme => (f.key!.month === undefined ? 'year' : 'month');
+const layoutOf = (f: DatasetFile): PartitionScheme => (isPartitionOf(f.key!, 'year') ? 'year' : 'month');
 
 export async function repartitionDataset(storage: string, dataset: string, target: PartitionScheme): Promise<RepartitionResult> {
   await prepareStorage(storage);
@@ -39,6 +39,7 @@ export async function repartitionDataset(storage: string, dataset: string, targe
   try {
     const meta = await readDatasetMeta(storage, dataset);
     if (!meta) throw new UsageError(`no dataset ${dataset} in ${storage}; name an existing dataset`);
+    if (meta.kind !== 'bars') throw new UsageError(`dataset ${dataset} holds ${meta.kind}, stored one file per symbol and day; only bars datasets can be repartitioned`);
     const from = meta.repartitioning ?? meta.partition;
     const files = (await listDatasetFiles(storage, dataset)).filter(isPartitionFile);
     const result: RepartitionResult = { dataset, from, to: target, symbols: 0, filesBefore: files.length, filesAfter: files.length, rows: 0 };

@@ -9,15 +9,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Ledger } from '../lake/ledger.js';
-import type { PartitionWriter } from '../lake/partition-writer.js';
-import type { BarColumns, BARS_SCHEMA } from '../lake/schema.js';
 import type { CommittedPartition } from '../lake/unit-write.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from '../net/errors.js';
 import type { WorkUnit } from '../plan/planner.js';
 import { intersect } from '../shared/intervals.js';
-import { partitionBounds } from '../shared/lake-paths.js';
-import type { Timeframe } from '../shared/timeframe.js';
+import { type PartitionKey, partitionBounds } from '../shared/lake-paths.js';
 import { CredentialsError, InvalidSymbolError, PageFormatError, PlanRestrictionError } from '../sources/errors.js';
 import type { Source } from '../sources/types.js';
 import type { EventBus, IngestResult, StopReason, SymbolResult } from './events.js';
@@ -31,18 +28,33 @@ const COMMIT_CONCURRENCY = 2;
 const UNIT_PARSE_RETRIES = 2;
 const LEDGER_SAVE_INTERVAL_MS = 2_000;
 
+/** What a unit's executor gets from the runner. */
+export interface UnitContext {
+  /** The unit's own staging directory (removed after it). */
+  staging: string;
+  signal: AbortSignal;
+  /** Run the fetching part of the unit in one of the run's fetch slots. */
+  fetching<T>(task: () => Promise<T>): Promise<T>;
+  /** Rows received from the source. */
+  received(rows: number): void;
+  /** Partitions published. */
+  committed(partitions: readonly CommittedPartition[]): void;
+  /** A partition's file removed (its period has no rows any more). */
+  removed(key: PartitionKey): void;
+}
+
+/** Fetches one unit and writes it into the lake (bars and ticks are written differently). */
+export type UnitExecutor = (unit: WorkUnit, context: UnitContext) => Promise<void>;
+
 export interface UnitRunnerOptions {
   source: Source;
-  timeframe: Timeframe;
-  feed: string | undefined;
-  adjustment: string | undefined;
+  execute: UnitExecutor;
   threads: number;
   breaker: CircuitBreaker;
   signal: AbortSignal;
   events: EventBus;
   staging: string;
   ledger: Ledger;
-  writer: PartitionWriter<typeof BARS_SCHEMA>;
   estimatedRequests: number;
   estimatedBars: number;
   /** Symbols the run was asked for, for the progress count (those already up to date count as done). */
@@ -151,40 +163,24 @@ export class UnitRunner {
     }
   }
 
-  /** Fetch a unit's batches, append them as they arrive, merge completed partitions, and commit. */
+  /** Fetch and write a unit through the executor, counting what it receives and commits. */
   private async fetchAndWrite(unit: WorkUnit, staging: string, committed: { rows: number; partitions: number }): Promise<void> {
-    const { writer } = this.options;
     await fs.mkdir(staging, { recursive: true });
-    const write = writer.beginUnit(unit.symbols, staging, (partitions) => {
-      for (const p of partitions) committed.rows += p.rows;
-      committed.partitions += partitions.length;
-      this.recordCommitted(unit, partitions);
+    await this.options.execute(unit, {
+      staging,
+      signal: this.internal.signal,
+      fetching: (task) => this.fetchSlots(task),
+      received: (rows) => {
+        this.rowsReceived += rows;
+        this.progress();
+      },
+      committed: (partitions) => {
+        for (const p of partitions) committed.rows += p.rows;
+        committed.partitions += partitions.length;
+        this.recordCommitted(unit, partitions);
+      },
+      removed: (key) => this.options.ledger.removePartition(key),
     });
-    try {
-      await this.fetchSlots(async () => {
-        for await (const batch of this.batchesOf(unit, staging, () => write.pageColumns)) {
-          write.append(batch);
-          this.rowsReceived += batch.length;
-          this.progress();
-          await write.flushIfFull();
-        }
-      });
-      await write.commit();
-    } finally {
-      await write.release();
-    }
-  }
-
-  private batchesOf(unit: WorkUnit, staging: string, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
-    const { source, timeframe, feed, adjustment } = this.options;
-    const signal = this.internal.signal;
-    if (!unit.sessions) {
-      if (!source.fetchBars) throw new Error(`source ${source.name} serves whole sessions only`);
-      return source.fetchBars({ symbols: unit.symbols, timeframe, start: unit.start, end: unit.end, feed, adjustment }, signal, reuse);
-    }
-    if (!source.fetchSessionBars) throw new Error(`source ${source.name} cannot fetch whole sessions`);
-    const scratch = path.join(staging, 'source');
-    return source.fetchSessionBars({ symbols: unit.symbols, timeframe, sessions: unit.sessions, feed, adjustment, scratch }, signal, reuse);
   }
 
   /** Partitions are on disk: count them, and record them (and their share of the window) in the ledger. */
@@ -274,7 +270,7 @@ export class UnitRunner {
   }
 
   /** The outcome per requested symbol, in request order, and the run's totals. */
-  summarize(base: { requested: readonly string[]; upToDate: readonly string[]; notListed: ReadonlySet<string>; inactive: ReadonlySet<string> }): Omit<IngestResult, 'dataset' | 'source' | 'feed' | 'adjustment' | 'timeframe' | 'storage' | 'durationMs' | 'readjusted'> {
+  summarize(base: { requested: readonly string[]; upToDate: readonly string[]; notListed: ReadonlySet<string>; inactive: ReadonlySet<string> }): Omit<IngestResult, 'dataset' | 'kind' | 'source' | 'feed' | 'adjustment' | 'timeframe' | 'storage' | 'durationMs' | 'readjusted' | 'bars'> {
     const results: SymbolResult[] = [];
     const upToDate = new Set(base.upToDate);
     for (const symbol of base.requested) {
@@ -305,7 +301,7 @@ export class UnitRunner {
       inactive: base.requested.filter((s) => base.inactive.has(s)),
       notAttempted: count('not_attempted'),
       upToDate: count('up_to_date'),
-      bars: this.rowsCommitted,
+      rows: this.rowsCommitted,
       partitions: this.partitions,
       requests: this.requests,
       retries: this.retries,

@@ -8,6 +8,9 @@
  * an exact power of ten is correctly rounded, so the result equals Number(text)); anything else falls
  * back to Number(text).
  */
+import { MAX_NANOS_SECONDS, setInt64, writeNanos } from '../shared/nanos.js';
+
+const TWO_32 = 4294967296;
 import { PageFormatError } from './errors.js';
 
 export const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
@@ -34,6 +37,10 @@ export function daysFromCivil(y: number, m: number, d: number): number {
   const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
   return era * 146097 + doe - 719468;
 }
+
+/** The last date a timestamp named and its day number: consecutive rows almost always share it. */
+let lastDate = -1;
+let lastDays = 0;
 
 const utf8 = new TextDecoder();
 
@@ -245,6 +252,137 @@ export class JsonScanner {
     if (t[p] !== QUOTE) bad();
     this.pos = p + 1;
     return seconds * 1_000_000 + micros;
+  }
+
+  /**
+   * A member name of one or two ASCII characters read in place as a number (c0, or c0 * 256 + c1),
+   * with no string built; any other name is read whole and gives -1.
+   */
+  shortKey(): number {
+    this.ws();
+    const t = this.bytes;
+    const p = this.pos;
+    const c0 = t[p + 1];
+    if (t[p] === QUOTE && c0 >= 32 && c0 < 128 && c0 !== QUOTE && c0 !== BACKSLASH) {
+      if (t[p + 2] === QUOTE) {
+        this.pos = p + 3;
+        return c0;
+      }
+      const c1 = t[p + 2];
+      if (t[p + 3] === QUOTE && c1 >= 32 && c1 < 128 && c1 !== BACKSLASH) {
+        this.pos = p + 4;
+        return c0 * 256 + c1;
+      }
+    }
+    this.string();
+    return -1;
+  }
+
+  /**
+   * An RFC-3339 timestamp as exact UTC nanoseconds (up to 9 fraction digits), written to row
+   * `index` of an int64 column seen through int64Halves. Returns its whole UTC seconds. Instants
+   * before 1970 or after early 2116 fail.
+   */
+  timestampNs(halves: Int32Array, index: number): number {
+    this.expect(QUOTE);
+    const t = this.bytes;
+    const b = this.pos;
+    const bad = (): never => this.fail(`bad timestamp near ${JSON.stringify(decode(t, b, b + 40))}`);
+    const sep = t[b + 10];
+    const after = t[b + 19];
+    // Checking the separators and that b + 19 exists first makes every digit position before it a byte.
+    if (b + 19 >= t.length || t[b + 4] !== MINUS || t[b + 7] !== MINUS || (sep !== 84 && sep !== 116) || t[b + 13] !== COLON || t[b + 16] !== COLON) bad();
+    const y0 = t[b] - ZERO, y1 = t[b + 1] - ZERO, y2 = t[b + 2] - ZERO, y3 = t[b + 3] - ZERO;
+    const m0 = t[b + 5] - ZERO, m1 = t[b + 6] - ZERO, d0 = t[b + 8] - ZERO, d1 = t[b + 9] - ZERO;
+    const h0 = t[b + 11] - ZERO, h1 = t[b + 12] - ZERO, n0 = t[b + 14] - ZERO, n1 = t[b + 15] - ZERO;
+    const s0 = t[b + 17] - ZERO, s1 = t[b + 18] - ZERO;
+    // A byte outside '0'..'9' gives a difference that is negative (huge as unsigned) or above 9.
+    if ((y0 >>> 0) > 9 || (y1 >>> 0) > 9 || (y2 >>> 0) > 9 || (y3 >>> 0) > 9 || (m0 >>> 0) > 9 || (m1 >>> 0) > 9 || (d0 >>> 0) > 9) bad();
+    if ((d1 >>> 0) > 9 || (h0 >>> 0) > 9 || (h1 >>> 0) > 9 || (n0 >>> 0) > 9 || (n1 >>> 0) > 9 || (s0 >>> 0) > 9 || (s1 >>> 0) > 9) bad();
+    const month = m0 * 10 + m1;
+    const day = d0 * 10 + d1;
+    const hour = h0 * 10 + h1;
+    const minute = n0 * 10 + n1;
+    const second = s0 * 10 + s1;
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) bad();
+    const date = (((y0 * 10 + y1) * 10 + y2) * 10 + y3) * 10_000 + month * 100 + day;
+    if (date !== lastDate) {
+      lastDays = daysFromCivil(Math.floor(date / 10_000), month, day);
+      lastDate = date;
+    }
+    let seconds = lastDays * 86_400 + hour * 3600 + minute * 60 + second;
+    let p = b + 19;
+    let nanos = 0;
+    if (after === DOT) {
+      let ch = t[++p];
+      const first = p;
+      while (ch >= ZERO && ch <= ZERO + 9) {
+        nanos = nanos * 10 + (ch - ZERO);
+        ch = t[++p];
+      }
+      const digits = p - first;
+      if (digits === 0 || digits > 9) bad();
+      nanos *= POW10[9 - digits];
+    }
+    const zone = t[p];
+    if (zone === 90 || zone === 122) {
+      p++;
+    } else if (zone === PLUS || zone === MINUS) {
+      if (t[p + 3] !== COLON || t[p + 6] !== QUOTE) bad();
+      const oh0 = t[p + 1] - ZERO, oh1 = t[p + 2] - ZERO, om0 = t[p + 4] - ZERO, om1 = t[p + 5] - ZERO;
+      if ((oh0 >>> 0) > 9 || (oh1 >>> 0) > 9 || (om0 >>> 0) > 5 || (om1 >>> 0) > 9) bad();
+      const offset = ((oh0 * 10 + oh1) * 60 + om0 * 10 + om1) * 60;
+      seconds += zone === PLUS ? -offset : offset;
+      p += 6;
+    } else {
+      bad();
+    }
+    if (t[p] !== QUOTE) bad();
+    if (seconds < 0 || seconds > MAX_NANOS_SECONDS) this.fail('timestamp out of range (1970 to 2116)');
+    this.pos = p + 1;
+    writeNanos(halves, index, seconds, nanos);
+    return seconds;
+  }
+
+  /**
+   * A JSON integer in 0..2^64-1 written exactly to row `index` of an int64 column seen through
+   * int64Halves (as its 64-bit pattern, so values above 2^63 read back as negative BigInt64).
+   */
+  uint64(halves: Int32Array, index: number): void {
+    this.ws();
+    const t = this.bytes;
+    const start = this.pos;
+    let p = start;
+    let ch = t[p];
+    let value = 0;
+    if (ch === ZERO) {
+      ch = t[++p];
+    } else if (ch > ZERO && ch <= ZERO + 9) {
+      do {
+        value = value * 10 + (ch - ZERO);
+        ch = t[++p];
+      } while (ch >= ZERO && ch <= ZERO + 9);
+    } else {
+      this.fail('expected an unsigned integer');
+    }
+    // A fraction or exponent after it fails at the caller's next ',' or '}'.
+    this.pos = p;
+    if (p - start <= 15) {
+      const low = value % TWO_32;
+      setInt64(halves, index, low, (value - low) / TWO_32);
+      return;
+    }
+    // Beyond 15 digits a double is no longer exact: read again in base 2^32.
+    let low = 0;
+    let high = 0;
+    for (let q = start; q < p; q++) {
+      low = low * 10 + (t[q] - ZERO);
+      const carry = Math.floor(low / TWO_32);
+      low -= carry * TWO_32;
+      high = high * 10 + carry;
+      if (high >= TWO_32) this.fail('integer above 2^64-1');
+    }
+    setInt64(halves, index, low, high);
   }
 
   /** Skip any JSON value (members of the envelope we do not use). */

@@ -4,7 +4,7 @@
  * declarations and never a provider's name, wire format or constants.
  */
 import type { CorporateAction } from '../lake/corporate-actions.js';
-import type { BarColumns, DataKind } from '../lake/schema.js';
+import type { BarColumns, DataKind, TickColumns, TickKind } from '../lake/schema.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
 import type { RequestEvent } from '../net/http.js';
 import type { RetryPolicy } from '../net/retry.js';
@@ -20,6 +20,16 @@ export interface BarRequest {
   end: number;
   feed: string | undefined;
   adjustment: string | undefined;
+}
+
+/** Every trade or quote of some symbols over whole New York days. */
+export interface TickRequest {
+  kind: TickKind;
+  symbols: readonly string[];
+  /** Inclusive start and exclusive end, UTC ms: New York midnights. */
+  start: number;
+  end: number;
+  feed: string | undefined;
 }
 
 /** Every requested symbol's bars of some whole sessions, fetched market-wide (one request or file per session). */
@@ -100,6 +110,11 @@ export interface Source {
   fetchBars?(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
   /** Present with `capabilities.sessionRequests`: every requested symbol's bars of the sessions, in symbol-then-time order. */
   fetchSessionBars?(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns>;
+  /**
+   * Present when `capabilities.kinds` has trades or quotes: every row of the request as batches of
+   * that kind's schema, in symbol-then-time order (ties in the provider's order). `reuse` as for bars.
+   */
+  fetchTicks?(request: TickRequest, signal: AbortSignal, reuse: () => TickColumns | undefined): AsyncIterable<TickColumns>;
   /** Present when sessions are versioned: the sessions it holds in [from, to] and each one's version. */
   listSessionVersions?(from: IsoDate, to: IsoDate, timeframe: Timeframe, signal: AbortSignal): Promise<Map<IsoDate, string>>;
   /** Present when `capabilities.corporateActions`: every action of the symbols with an ex-date in [from, to]. */

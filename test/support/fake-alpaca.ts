@@ -20,14 +20,28 @@
  * before the ex-date (forward) or on it (reverse), dividends have record date = ex-date (T+1) and
  * pay two weeks later. Corporate-action requests pass the same auth and rate limit as bars but no
  * fault injection and no holding.
+ *
+ * Trades and quotes (reference "Trades and quotes in detail"; the model is ./fake-ticks.ts):
+ * `/v2/stocks/trades|quotes` and `/v2/stocks/{symbol}/trades|quotes`, paged like bars (symbols in
+ * alphabetical order, then time; `limit` shared across symbols; opaque tokens holding a
+ * symbol/day/row cursor). `start`/`end` are inclusive at nanosecond precision. A known symbol has
+ * `ticksPerDay` generated rows on each NYSE trading day it is listed; `setTicks` and `correctDay`
+ * replace a day. Interpretations: `start` is required (as for bars here); only `sort=asc` is served
+ * (desc is a 400); `feed`, `asof` and `currency` are validated or accepted but do not change the data.
+ * Tick requests share everything bars have: auth, rate limit, faults, holding, `cachePages` (a
+ * replaced day drops the cached tick pages).
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { isNyseTradingDay, nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { addDays, isIsoDate, nyMidnightUtc, nyDateOf } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
 import { formatBarTime, pageSlices, renderBarsPage } from './alpaca-wire.js';
+import {
+  correctRows, DEFAULT_TICKS_PER_DAY, fixedDay, type FakeTickKind, generatedDay, renderSingleTicksPage, renderTicksPage, rfc3339ToNs, rowsOf,
+  searchTime, type TickDay, type TickRows, type WireQuote, type WireTrade,
+} from './fake-ticks.js';
 import { actionId, adjustBars, checkActions, type FakeAdjustment, type FakeCorporateAction, sessionBefore, visibleActions } from './corporate-actions.js';
 import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
 
@@ -37,6 +51,8 @@ export interface FakeSymbol {
   /** No bars after this date (delisted). */
   delistedAfter?: string;
   status?: 'active' | 'inactive';
+  /** Generated trades/quotes per trading day for this symbol; default FakeOptions.ticksPerDay. */
+  ticksPerDay?: Partial<Record<FakeTickKind, number>>;
 }
 
 export interface FakeFaults {
@@ -49,9 +65,9 @@ export interface FakeFaults {
   /** Probability of a response delayed by `slowMs`. */
   slowRate?: number;
   slowMs?: number;
-  /** Every bars request fails with 503 (the provider is down). */
+  /** Every data request (bars, trades, quotes) fails with 503 (the provider is down). */
   down?: boolean;
-  /** The first `count` bar requests get 429 with a reset `resetMs` ahead (another client used the budget). */
+  /** The first `count` data requests get 429 with a reset `resetMs` ahead (another client used the budget). */
   storm?: { count: number; resetMs: number };
 }
 
@@ -68,13 +84,15 @@ export interface FakeOptions {
   restrictRecentSipMinutes?: number;
   /** Fixed latency added to every response. */
   latencyMs?: number;
-  /** Keep every rendered bars page, so repeated runs cost the server a lookup (benchmarks). */
+  /** Keep every rendered bars, trades and quotes page, so repeated runs cost the server a lookup (benchmarks); `setTicks`/`correctDay` drop the tick pages. */
   cachePages?: boolean;
   seed?: number;
   /** Corporate actions: listed under /v1/corporate-actions and applied to adjusted bars (see corporate-actions.ts). */
   actions?: FakeCorporateAction[];
   /** The fake's "now" (New York date) for corporate actions; default: today. Change it with `setNow`. */
   now?: string;
+  /** Generated trades/quotes per symbol and trading day; default DEFAULT_TICKS_PER_DAY (2,500 trades, 4,000 quotes). */
+  ticksPerDay?: Partial<Record<FakeTickKind, number>>;
 }
 
 export interface LoggedRequest {
@@ -86,6 +104,9 @@ export interface LoggedRequest {
 }
 
 const ALLOWED_BAR_PARAMS = new Set(['symbols', 'timeframe', 'start', 'end', 'limit', 'page_token', 'feed', 'adjustment', 'asof', 'sort', 'currency']);
+const ALLOWED_TICK_PARAMS = new Set(['symbols', 'start', 'end', 'limit', 'page_token', 'feed', 'asof', 'sort', 'currency']);
+/** A trades or quotes path; group 1 is the symbol of a single-symbol request. */
+const TICKS_PATH = /^\/v2\/stocks\/(?:([^/]+)\/)?(trades|quotes)$/;
 const FEEDS = new Set(['sip', 'iex', 'otc', 'boats']);
 const ADJUSTMENTS = new Set(['raw', 'split', 'dividend', 'spin-off', 'all']);
 const ALLOWED_ACTION_PARAMS = new Set(['symbols', 'types', 'start', 'end', 'limit', 'sort', 'page_token']);
@@ -133,11 +154,33 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-function parseInstant(value: string | undefined, endOfDay: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return nyMidnightUtc(value) + (endOfDay ? 86_399_999 : 0);
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(value)) return Number.NaN;
-  return Date.parse(value);
+/** A `start`/`end` value in ns: a date is New York midnight (`endOfDay`: its last nanosecond); undefined when malformed. */
+function parseInstantNs(value: string, endOfDay: boolean): bigint | undefined {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return BigInt(nyMidnightUtc(value)) * 1_000_000n + (endOfDay ? 86_399_999_999_999n : 0n);
+  return rfc3339ToNs(value);
+}
+
+type Answer = { status: number; body: unknown };
+const badRequest = (message: string): Answer => ({ status: 400, body: { message } });
+
+/** 400 for parameters the endpoint does not know (`symbols` included, on a single-symbol path). */
+function unexpectedParams(query: Record<string, string>, allowed: ReadonlySet<string>, single: string | undefined): Answer | undefined {
+  const unexpected = Object.keys(query).filter((k) => !allowed.has(k) || (single !== undefined && k === 'symbols'));
+  return unexpected.length ? badRequest(`unexpected query parameter(s): ${unexpected.join(', ')}`) : undefined;
+}
+
+/** An opaque page token: the cursor and the request it belongs to (a token only resumes its own query). */
+function encodeToken(key: string, cursor: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify({ ...cursor, k: key })).toString('base64url');
+}
+
+function decodeToken(token: string, key: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && (value as { k?: unknown }).k === key ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class FakeAlpaca extends LoopbackServer {
@@ -154,6 +197,9 @@ export class FakeAlpaca extends LoopbackServer {
   /** The corporate actions this fake knows (visible or not yet). */
   readonly actions: readonly FakeCorporateAction[];
   private nowDate: string | undefined;
+  /** Symbol-days of ticks set by tests (`setTicks`, `correctDay`), by `kind|symbol|date`; they replace the generated ones. */
+  private readonly tickOverrides = new Map<string, TickDay<TickRows[FakeTickKind]>>();
+  private corrections = 0;
 
   constructor(readonly options: FakeOptions = {}) {
     super();
@@ -182,6 +228,16 @@ export class FakeAlpaca extends LoopbackServer {
     return this.log.filter((r) => r.path.includes('/bars'));
   }
 
+  /** Trade requests (/v2/stocks/trades and /v2/stocks/{symbol}/trades). */
+  get tradeRequests(): LoggedRequest[] {
+    return this.log.filter((r) => TICKS_PATH.exec(r.path)?.[2] === 'trades');
+  }
+
+  /** Quote requests (/v2/stocks/quotes and /v2/stocks/{symbol}/quotes). */
+  get quoteRequests(): LoggedRequest[] {
+    return this.log.filter((r) => TICKS_PATH.exec(r.path)?.[2] === 'quotes');
+  }
+
   /** Corporate-action requests (/v1/corporate-actions and /v1beta1/corporate-actions). */
   get actionRequests(): LoggedRequest[] {
     return this.log.filter((r) => r.path.endsWith('/corporate-actions'));
@@ -206,6 +262,68 @@ export class FakeAlpaca extends LoopbackServer {
     const date = sessionBefore(exDate);
     if (date === undefined) return undefined;
     return this.expectedBars(symbol, DAY_TF, nyMidnightUtc(date), nyMidnightUtc(date))[0]?.[4];
+  }
+
+  /**
+   * A symbol-day of ticks: the rows set by a test, else `ticksPerDay` generated rows when the symbol
+   * is known, listed and the date an NYSE trading day, else none.
+   */
+  tickDay<K extends FakeTickKind>(kind: K, symbol: string, date: string): TickDay<TickRows[K]> | undefined {
+    const set = this.tickOverrides.get(`${kind}|${symbol}|${date}`);
+    if (set) return set as TickDay<TickRows[K]>;
+    const meta = this.symbols[symbol];
+    if (!meta || !isNyseTradingDay(date) || (meta.listedFrom && date < meta.listedFrom) || (meta.delistedAfter && date > meta.delistedAfter)) return undefined;
+    const count = meta.ticksPerDay?.[kind] ?? this.options.ticksPerDay?.[kind] ?? DEFAULT_TICKS_PER_DAY[kind];
+    return count > 0 ? generatedDay(kind, symbol, date, count, this.options.seed ?? 42) : undefined;
+  }
+
+  /** Serve exactly these rows for a symbol-day (time-ordered, all on that New York date; [] empties the day). */
+  setTicks<K extends FakeTickKind>(kind: K, symbol: string, date: string, rows: readonly TickRows[K][]): void {
+    if (!isIsoDate(date)) throw new Error(`setTicks: not a YYYY-MM-DD date: ${date}`);
+    this.tickOverrides.set(`${kind}|${symbol}|${date}`, fixedDay(date, rows));
+    for (const key of this.pageCache.keys()) if (key.startsWith('/')) this.pageCache.delete(key);
+  }
+
+  /**
+   * The provider corrects a symbol-day (see fake-ticks `correctRows`: a few rows dropped, one trade
+   * re-priced and marked `u: "corrected"`, or one quote's ask moved). Served from now on; returns the
+   * new rows, which always differ from the old. Throws for a day without rows.
+   */
+  correctDay<K extends FakeTickKind>(kind: K, symbol: string, date: string): TickRows[K][] {
+    const day = this.tickDay(kind, symbol, date);
+    if (!day || day.length === 0) throw new Error(`correctDay: no ${kind} for ${symbol} on ${date}`);
+    this.corrections += 1;
+    const rows = correctRows(kind, rowsOf(day), (this.options.seed ?? 42) + 7_919 * this.corrections);
+    this.setTicks(kind, symbol, date, rows);
+    return rows;
+  }
+
+  /** Every trade the server holds for a symbol in [start, end) (UTC ms): what a correct client stores. */
+  expectedTrades(symbol: string, start: number, end: number): WireTrade[] {
+    return this.expectedTicks('trades', symbol, start, end);
+  }
+
+  /** Every quote the server holds for a symbol in [start, end) (UTC ms). */
+  expectedQuotes(symbol: string, start: number, end: number): WireQuote[] {
+    return this.expectedTicks('quotes', symbol, start, end);
+  }
+
+  expectedTicks<K extends FakeTickKind>(kind: K, symbol: string, start: number, end: number): TickRows[K][] {
+    const rows: TickRows[K][] = [];
+    for (const span of this.tickSpans(kind, symbol, BigInt(start) * 1_000_000n, BigInt(end) * 1_000_000n - 1n)) rowsOf(span.day, span.from, span.to, rows);
+    return rows;
+  }
+
+  /** A symbol's rows in [startNs, endNs] as index ranges, day by day; from a page token's day and row when resuming. */
+  private *tickSpans<K extends FakeTickKind>(kind: K, symbol: string, startNs: bigint, endNs: bigint, resume?: { date: string; index: number }): Generator<{ date: string; day: TickDay<TickRows[K]>; from: number; to: number }> {
+    const last = nyDateOf(Number(endNs / 1_000_000n));
+    for (let date = resume?.date ?? nyDateOf(Number(startNs / 1_000_000n)); date <= last; date = addDays(date, 1)) {
+      const day = this.tickDay(kind, symbol, date);
+      if (!day) continue;
+      const from = Math.max(searchTime(day, startNs), date === resume?.date ? resume.index : 0);
+      const to = searchTime(day, endNs, true);
+      if (from < to) yield { date, day, from, to };
+    }
   }
 
   private rateHeaders(res: http.ServerResponse, now: number): boolean {
@@ -234,8 +352,11 @@ export class FakeAlpaca extends LoopbackServer {
     };
     if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
     const isBars = url.pathname.includes('/bars');
-    // Only bar requests count toward a hold: a client needing another page is stuck.
-    if (isBars && this.holdIfDue(req, entry)) return;
+    const ticks = TICKS_PATH.exec(url.pathname);
+    // Data requests (bars, trades, quotes) are what holds and faults apply to.
+    const isData = isBars || ticks !== null;
+    // Only data requests count toward a hold: a client needing another page is stuck.
+    if (isData && this.holdIfDue(req, entry)) return;
 
     if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey) {
       return send(403, { message: 'forbidden' });
@@ -243,46 +364,48 @@ export class FakeAlpaca extends LoopbackServer {
     if (!this.rateHeaders(res, now)) return send(429, { message: 'too many requests.' });
 
     const faults = this.options.faults ?? {};
-    if (isBars && faults.down) return send(503, { message: 'service unavailable' });
-    if (isBars && faults.storm && this.stormed < faults.storm.count) {
+    if (isData && faults.down) return send(503, { message: 'service unavailable' });
+    if (isData && faults.storm && this.stormed < faults.storm.count) {
       this.stormed += 1;
       res.setHeader('X-RateLimit-Limit', '10000');
       res.setHeader('X-RateLimit-Remaining', '0');
       res.setHeader('X-RateLimit-Reset', String(Math.ceil((now + faults.storm.resetMs) / 1000)));
       return send(429, { message: 'too many requests.' });
     }
-    // A bar request draws all its faults on arrival: how it fails depends on its arrival index alone,
+    // A data request draws all its faults on arrival: how it fails depends on its arrival index alone,
     // not on how responses interleave (a slow response used to draw its truncation seconds later).
-    const [reset, error, errorKind, slow, truncate] = isBars ? [this.random(), this.random(), this.random(), this.random(), this.random()] : [1, 1, 0, 1, 1];
-    if (isBars && faults.resetRate && reset < faults.resetRate) {
+    const [reset, error, errorKind, slow, truncate] = isData ? [this.random(), this.random(), this.random(), this.random(), this.random()] : [1, 1, 0, 1, 1];
+    if (isData && faults.resetRate && reset < faults.resetRate) {
       entry.status = -1;
       req.socket.destroy();
       return;
     }
-    if (isBars && faults.serverErrorRate && error < faults.serverErrorRate) {
+    if (isData && faults.serverErrorRate && error < faults.serverErrorRate) {
       return send([500, 502, 503][Math.floor(errorKind * 3)], { message: 'internal server error' });
     }
-    if (isBars && faults.slowRate && slow < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
+    if (isData && faults.slowRate && slow < faults.slowRate) await new Promise((r) => setTimeout(r, faults.slowMs ?? 5_000));
 
     let answer: { status: number; body: unknown };
-    // An adjusted page depends on "now" as well as on the query.
-    const cacheKey = query.adjustment !== undefined && query.adjustment !== 'raw' ? `${url.search}|${this.now}` : url.search;
-    const cached = this.options.cachePages && isBars ? this.pageCache.get(cacheKey) : undefined;
+    // An adjusted bars page depends on "now" as well as on the query; a tick page's key holds its path
+    // too (kind, single symbol), so tick keys are the ones starting with "/".
+    const cacheKey = ticks ? `${url.pathname}${url.search}` : query.adjustment !== undefined && query.adjustment !== 'raw' ? `${url.search}|${this.now}` : url.search;
+    const cached = this.options.cachePages && isData ? this.pageCache.get(cacheKey) : undefined;
     if (cached) answer = cached;
     else if (url.pathname === '/v2/stocks/bars') answer = this.bars(query, undefined);
     else if (/^\/v2\/stocks\/[^/]+\/bars$/.test(url.pathname)) answer = this.bars(query, decodeURIComponent(url.pathname.split('/')[3]));
+    else if (ticks) answer = this.ticks(ticks[2] as FakeTickKind, query, ticks[1] === undefined ? undefined : decodeURIComponent(ticks[1]));
     else if (url.pathname === '/v2/assets') answer = this.assets(query);
     else if (url.pathname === '/v2/calendar') answer = this.calendar(query);
     else if (url.pathname === '/v1/corporate-actions' || url.pathname === '/v1beta1/corporate-actions') answer = this.corporateActions(query);
     else if (url.pathname === '/v2/clock') answer = { status: 200, body: { timestamp: new Date(now).toISOString(), is_open: false } };
     else answer = { status: 404, body: { message: 'endpoint not found' } };
 
-    if (this.options.cachePages && isBars && answer.status === 200 && !cached) {
+    if (this.options.cachePages && isData && answer.status === 200 && !cached) {
       // Stored encoded: a cached page costs the server a lookup and a socket write.
       answer = { status: 200, body: Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)) };
       this.pageCache.set(cacheKey, answer);
     }
-    if (isBars && answer.status === 200 && faults.truncateRate && truncate < faults.truncateRate) {
+    if (isData && answer.status === 200 && faults.truncateRate && truncate < faults.truncateRate) {
       const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
       entry.status = -2;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
@@ -293,39 +416,46 @@ export class FakeAlpaca extends LoopbackServer {
     send(answer.status, answer.body);
   }
 
-  private bars(query: Record<string, string>, single: string | undefined): { status: number; body: unknown } {
-    const unexpected = Object.keys(query).filter((k) => !ALLOWED_BAR_PARAMS.has(k) || (single !== undefined && k === 'symbols'));
-    if (unexpected.length) return { status: 400, body: { message: `unexpected query parameter(s): ${unexpected.join(', ')}` } };
-    const tf = query.timeframe === undefined ? undefined : parseTimeframe(query.timeframe);
-    if (!tf) return { status: 422, body: { message: 'invalid timeframe' } };
+  /** The parameters bars and ticks share (symbols, feed, limit, start, end, the plan's SIP window); an error answer when one is bad. */
+  private dataQuery(query: Record<string, string>, single: string | undefined): Answer | { symbols: string[]; limit: number; startNs: bigint; endNs: bigint } {
     const symbols = single !== undefined ? [single] : (query.symbols ?? '').split(',').filter(Boolean);
-    if (symbols.length === 0) return { status: 400, body: { message: 'missing symbols' } };
+    if (symbols.length === 0) return badRequest('missing symbols');
     for (const s of symbols) {
-      if (!SYMBOL_SHAPE.test(s) || this.options.rejectSymbols?.includes(s)) return { status: 400, body: { message: `invalid symbol: ${s}` } };
+      if (!SYMBOL_SHAPE.test(s) || this.options.rejectSymbols?.includes(s)) return badRequest(`invalid symbol: ${s}`);
     }
     const feed = query.feed ?? 'sip';
-    if (!FEEDS.has(feed)) return { status: 400, body: { message: `invalid feed: ${feed}` } };
-    const adjustment = parseAlpacaAdjustment(query.adjustment);
-    if (adjustment === undefined) return { status: 400, body: { message: `invalid adjustment: ${query.adjustment}` } };
+    if (!FEEDS.has(feed)) return badRequest(`invalid feed: ${feed}`);
     const limit = query.limit === undefined ? 1000 : Number(query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return { status: 422, body: { message: 'invalid limit' } };
-    const start = parseInstant(query.start, false);
-    const end = parseInstant(query.end, true) ?? Date.now();
-    if (start === undefined || Number.isNaN(start) || Number.isNaN(end)) return { status: 400, body: { message: 'invalid start or end' } };
+    // `start` is required here; `end` defaults to now.
+    const startNs = query.start === undefined ? undefined : parseInstantNs(query.start, false);
+    const endNs = query.end === undefined ? BigInt(Date.now()) * 1_000_000n : parseInstantNs(query.end, true);
+    if (startNs === undefined || endNs === undefined) return badRequest('invalid start or end');
     const restricted = this.options.restrictRecentSipMinutes;
-    if (restricted !== undefined && feed === 'sip' && end > Date.now() - restricted * 60_000) {
+    if (restricted !== undefined && feed === 'sip' && Number(endNs / 1_000_000n) > Date.now() - restricted * 60_000) {
       return { status: 403, body: { message: 'subscription does not permit querying recent SIP data' } };
     }
+    return { symbols, limit, startNs, endNs };
+  }
+
+  private bars(query: Record<string, string>, single: string | undefined): Answer {
+    const unexpected = unexpectedParams(query, ALLOWED_BAR_PARAMS, single);
+    if (unexpected) return unexpected;
+    const tf = query.timeframe === undefined ? undefined : parseTimeframe(query.timeframe);
+    if (!tf) return { status: 422, body: { message: 'invalid timeframe' } };
+    const adjustment = parseAlpacaAdjustment(query.adjustment);
+    if (adjustment === undefined) return badRequest(`invalid adjustment: ${query.adjustment}`);
+    const q = this.dataQuery(query, single);
+    if ('status' in q) return q;
+    const { symbols, limit } = q;
+    const start = Number(q.startNs / 1_000_000n);
+    const end = Number(q.endNs / 1_000_000n);
     const paramsKey = JSON.stringify({ ...query, page_token: undefined, single });
     let offset = 0;
     if (query.page_token !== undefined) {
-      try {
-        const token = JSON.parse(Buffer.from(query.page_token, 'base64url').toString('utf8')) as { o: number; k: string };
-        if (token.k !== paramsKey) throw new Error('mismatch');
-        offset = token.o;
-      } catch {
-        return { status: 400, body: { message: 'invalid page token' } };
-      }
+      const token = decodeToken(query.page_token, paramsKey);
+      if (!token || !Number.isInteger(token.o) || (token.o as number) < 0) return badRequest('invalid page token');
+      offset = token.o as number;
     }
     const seriesKey = JSON.stringify([symbols, tf.api, start, end, adjustment, adjustment === 'raw' ? '' : this.now]);
     let series = this.seriesCache.get(seriesKey);
@@ -336,7 +466,7 @@ export class FakeAlpaca extends LoopbackServer {
       this.seriesCache.set(seriesKey, series);
     }
     const page = pageSlices(series, limit, offset).next().value!;
-    const token = page.nextOffset === null ? null : Buffer.from(JSON.stringify({ o: page.nextOffset, k: paramsKey })).toString('base64url');
+    const token = page.nextOffset === null ? null : encodeToken(paramsKey, { o: page.nextOffset });
     if (single !== undefined) {
       const bars: BarTuple[] = page.entries[0]?.[1] ?? [];
       const rows = bars.map((b) => ({ t: formatBarTime(b[0]), o: b[1], h: b[2], l: b[3], c: b[4], v: b[5], n: b[6], vw: b[7] }));
@@ -345,36 +475,71 @@ export class FakeAlpaca extends LoopbackServer {
     return { status: 200, body: renderBarsPage(page.entries, token) };
   }
 
+  /** `GET /v2/stocks/trades|quotes` (or one symbol's): a page of rows in symbol-then-time order, `limit` shared across symbols. */
+  private ticks(kind: FakeTickKind, query: Record<string, string>, single: string | undefined): Answer {
+    const unexpected = unexpectedParams(query, ALLOWED_TICK_PARAMS, single);
+    if (unexpected) return unexpected;
+    const sort = query.sort ?? 'asc';
+    if (sort !== 'asc') return badRequest(sort === 'desc' ? 'sort=desc is not served by this fake' : `invalid sort: ${sort}`);
+    const q = this.dataQuery(query, single);
+    if ('status' in q) return q;
+    const symbols = [...new Set(q.symbols)].sort();
+    const paramsKey = JSON.stringify({ ...query, page_token: undefined, single, kind });
+    // The cursor: the symbol, New York date and row (within that day) the page starts at.
+    let first = 0;
+    let resume: { date: string; index: number } | undefined;
+    if (query.page_token !== undefined) {
+      const token = decodeToken(query.page_token, paramsKey);
+      first = typeof token?.s === 'string' ? symbols.indexOf(token.s) : -1;
+      if (!token || first < 0 || typeof token.d !== 'string' || !isIsoDate(token.d) || !Number.isInteger(token.i) || (token.i as number) < 0) return badRequest('invalid page token');
+      resume = { date: token.d, index: token.i as number };
+    }
+    const entries: [string, TickRows[FakeTickKind][]][] = [];
+    let remaining = q.limit;
+    let next: string | null = null;
+    for (let n = first; n < symbols.length && remaining > 0; n++) {
+      const rows: TickRows[FakeTickKind][] = [];
+      for (const span of this.tickSpans(kind, symbols[n], q.startNs, q.endNs, n === first ? resume : undefined)) {
+        const to = Math.min(span.to, span.from + remaining);
+        rowsOf(span.day, span.from, to, rows);
+        remaining -= to - span.from;
+        // Like Alpaca, a full page carries a token even when nothing follows (the last page is then empty).
+        if (remaining === 0) {
+          next = encodeToken(paramsKey, { s: symbols[n], d: span.date, i: to });
+          break;
+        }
+      }
+      entries.push([symbols[n], rows]);
+    }
+    const body = single !== undefined ? renderSingleTicksPage(kind, single, entries[0]?.[1] ?? [], next) : renderTicksPage(kind, entries, next);
+    return { status: 200, body };
+  }
+
   /** `GET /v1/corporate-actions`: the visible actions of the symbols with an ex-date in [start, end], paged across types. */
-  private corporateActions(query: Record<string, string>): { status: number; body: unknown } {
-    const bad = (message: string) => ({ status: 400, body: { message } });
-    const unexpected = Object.keys(query).filter((k) => !ALLOWED_ACTION_PARAMS.has(k));
-    if (unexpected.length) return bad(`unexpected query parameter(s): ${unexpected.join(', ')}`);
+  private corporateActions(query: Record<string, string>): Answer {
+    const unexpected = unexpectedParams(query, ALLOWED_ACTION_PARAMS, undefined);
+    if (unexpected) return unexpected;
     const symbols = (query.symbols ?? '').split(',').filter(Boolean);
-    if (symbols.length === 0) return bad('symbols is required by this fake');
-    for (const s of symbols) if (!SYMBOL_SHAPE.test(s)) return bad(`invalid symbol: ${s}`);
+    if (symbols.length === 0) return badRequest('symbols is required by this fake');
+    for (const s of symbols) if (!SYMBOL_SHAPE.test(s)) return badRequest(`invalid symbol: ${s}`);
     const types = query.types === undefined ? [...ACTION_TYPES] : query.types.split(',').filter(Boolean);
     const unknownType = types.find((t) => !ACTION_TYPES.has(t));
-    if (types.length === 0 || unknownType !== undefined) return bad(`invalid types: ${query.types}`);
+    if (types.length === 0 || unknownType !== undefined) return badRequest(`invalid types: ${query.types}`);
     const now = this.now;
     const start = query.start ?? now;
     const end = query.end ?? now;
-    if (!isIsoDate(start) || !isIsoDate(end)) return bad('invalid start or end: use YYYY-MM-DD');
-    if (start > end) return bad('start must not be after end');
+    if (!isIsoDate(start) || !isIsoDate(end)) return badRequest('invalid start or end: use YYYY-MM-DD');
+    if (start > end) return badRequest('start must not be after end');
     const limit = query.limit === undefined ? 100 : /^\d{1,9}$/.test(query.limit) ? Number(query.limit) : Number.NaN;
     if (!(limit >= 1 && limit <= 1000)) return { status: 422, body: { message: 'invalid limit: must be from 1 to 1000' } };
     const sort = query.sort ?? 'asc';
-    if (sort !== 'asc' && sort !== 'desc') return bad(`invalid sort: ${sort}`);
+    if (sort !== 'asc' && sort !== 'desc') return badRequest(`invalid sort: ${sort}`);
     const paramsKey = JSON.stringify({ ...query, page_token: undefined });
     let offset = 0;
     if (query.page_token !== undefined) {
-      try {
-        const token = JSON.parse(Buffer.from(query.page_token, 'base64url').toString('utf8')) as { o: number; k: string };
-        if (token.k !== paramsKey || !Number.isInteger(token.o) || token.o < 0) throw new Error('mismatch');
-        offset = token.o;
-      } catch {
-        return bad('invalid page token');
-      }
+      const token = decodeToken(query.page_token, paramsKey);
+      if (!token || !Number.isInteger(token.o) || (token.o as number) < 0) return badRequest('invalid page token');
+      offset = token.o as number;
     }
 
     const wanted = new Set(symbols);
@@ -391,7 +556,7 @@ export class FakeAlpaca extends LoopbackServer {
       });
     if (sort === 'desc') records.reverse();
     const page = records.slice(offset, offset + limit);
-    const next = offset + page.length < records.length ? Buffer.from(JSON.stringify({ o: offset + page.length, k: paramsKey })).toString('base64url') : null;
+    const next = offset + page.length < records.length ? encodeToken(paramsKey, { o: offset + page.length }) : null;
     const grouped: Record<string, unknown[]> = {};
     for (const { action: a, id } of page) {
       (grouped[ACTION_KEYS[a.type]] ??= []).push(this.actionRecord(a, id));

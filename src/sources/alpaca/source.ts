@@ -1,10 +1,10 @@
 /**
- * Alpaca Market Data v2: bars through the multi-symbol endpoint, the calendar and the asset list
- * through the trading API. The hot path builds the request URL and parses the page bytes straight
- * into columns (see bars-page.ts): the SDK's lossless per-bar parse measured 5–7× slower than even
- * JSON.parse. Rate budget and retries come from `net`.
+ * Alpaca Market Data v2: bars, trades and quotes through the multi-symbol endpoints, the calendar
+ * and the asset list through the trading API. The hot path builds the request URL and parses the
+ * page bytes straight into columns (see bars-page.ts, ticks-page.ts): the SDK's lossless per-bar
+ * parse measured 5–7× slower than even JSON.parse. Rate budget and retries come from `net`.
  */
-import type { BarColumns } from '../../lake/schema.js';
+import type { BarColumns, TickColumns } from '../../lake/schema.js';
 import { CircuitBreaker } from '../../net/circuit-breaker.js';
 import { HttpStatusError } from '../../net/errors.js';
 import { BodyBuffer, HttpClient } from '../../net/http.js';
@@ -13,10 +13,12 @@ import type { Session } from '../../shared/calendar.js';
 import type { IsoDate } from '../../shared/time.js';
 import { isIntraday, type Timeframe } from '../../shared/timeframe.js';
 import { CredentialsError, InvalidSymbolError, PlanRestrictionError } from '../errors.js';
-import type { BarRequest, CorporateAction, ListingStatus, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
+import type { BarRequest, CorporateAction, ListingStatus, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
 import { parseBarsPage } from './bars-page.js';
-import { barsUrl, checkBarsPage, PAGE_LIMIT } from './bars-request.js';
+import { barsUrl, checkBarsPage, checkPage, PAGE_LIMIT, type PageCheck } from './bars-request.js';
 import { loadAlpacaCorporateActions } from './corporate-actions.js';
+import { parseQuotesPage, parseTradesPage } from './ticks-page.js';
+import { ticksUrl } from './ticks-request.js';
 import { loadAlpacaAssets, loadAlpacaCalendar } from './trading.js';
 
 export interface AlpacaCredentials {
@@ -63,7 +65,7 @@ export function classifyAlpacaError(error: unknown, symbols: readonly string[]):
 }
 
 export const ALPACA_CAPABILITIES: SourceCapabilities = {
-  kinds: ['bars'],
+  kinds: ['bars', 'trades', 'quotes'],
   supportsTimeframe: (tf: Timeframe) => isIntraday(tf) || tf.unit === 'Day' || tf.unit === 'Week' || tf.unit === 'Month',
   maxSymbolsPerRequest: MAX_SYMBOLS_PER_REQUEST,
   pageRows: PAGE_LIMIT,
@@ -151,30 +153,60 @@ class AlpacaSource implements Source {
 
   async *fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
     const symbolIndex = new Map(request.symbols.map((s, i) => [s, i]));
+    yield* this.pages(request.symbols, signal, (token) => barsUrl(this.dataUrl, request, token), checkBarsPage, (body) => parseBarsPage(body, symbolIndex, reuse()).columns);
+  }
+
+  async *fetchTicks(request: TickRequest, signal: AbortSignal, reuse: () => TickColumns | undefined): AsyncIterable<TickColumns> {
+    const symbolIndex = new Map(request.symbols.map((s, i) => [s, i]));
+    const url = (token: string | undefined): string => ticksUrl(this.dataUrl, request, token);
+    const check = (body: Uint8Array): PageCheck => checkPage(body, request.kind);
+    // `reuse` hands back this request's own last batch; the `in` checks only tell TypeScript its kind.
+    if (request.kind === 'trades') {
+      yield* this.pages(request.symbols, signal, url, check, (body) => {
+        const last = reuse();
+        return parseTradesPage(body, symbolIndex, last && 'price' in last ? last : undefined).columns;
+      });
+    } else {
+      yield* this.pages(request.symbols, signal, url, check, (body) => {
+        const last = reuse();
+        return parseQuotesPage(body, symbolIndex, last && 'bidPrice' in last ? last : undefined).columns;
+      });
+    }
+  }
+
+  /**
+   * Every page of a paged endpoint, following next_page_token, each parsed before the next is
+   * requested (so one buffer serves the whole request).
+   */
+  private async *pages<T>(
+    symbols: readonly string[],
+    signal: AbortSignal,
+    url: (token: string | undefined) => string,
+    check: (body: Uint8Array) => PageCheck,
+    parse: (body: Uint8Array) => T,
+  ): AsyncIterable<T> {
     let token: string | undefined;
     const seen = new Set<string>();
-    // Each page is parsed before the next is requested, so one buffer serves the whole request.
     const buffer = new BodyBuffer();
     do {
-      const url = barsUrl(this.dataUrl, request, token);
       // The transport's check of the body also yields the page token: each page is checked once.
       let nextPageToken: string | null = null;
       let body: Uint8Array;
       try {
-        ({ body } = await this.http.get(url, {
+        ({ body } = await this.http.get(url(token), {
           signal,
           buffer,
           validate: (received) => {
-            const check = checkBarsPage(received);
-            if (!check.ok) return check.reason;
-            nextPageToken = check.nextPageToken;
+            const result = check(received);
+            if (!result.ok) return result.reason;
+            nextPageToken = result.nextPageToken;
             return undefined;
           },
         }));
       } catch (error) {
-        throw classifyAlpacaError(error, request.symbols);
+        throw classifyAlpacaError(error, symbols);
       }
-      yield parseBarsPage(body, symbolIndex, reuse()).columns;
+      yield parse(body);
       token = nextPageToken ?? undefined;
       // A provider that hands out the same token twice would loop forever.
       if (token !== undefined) {

@@ -21,7 +21,7 @@ function fnv1a(text: string): number {
 }
 
 /** A uniform number in [0, 1) from a seed and an integer (a splitmix-style integer hash). */
-function unit(seed: number, x: number, salt: number): number {
+export function unit(seed: number, x: number, salt: number): number {
   let h = (seed ^ Math.imul(salt + 0x9e3779b9, 0x85ebca6b)) >>> 0;
   h = Math.imul(h ^ (x >>> 0), 0xcc9e2d51);
   h ^= Math.floor(x / 4294967296);
@@ -51,7 +51,7 @@ const SCALES: readonly [number, number][] = [
 export class SyntheticMarket {
   private readonly seeds = new Map<string, number>();
 
-  private seed(symbol: string): number {
+  seedOf(symbol: string): number {
     let s = this.seeds.get(symbol);
     if (s === undefined) {
       s = fnv1a(symbol);
@@ -62,7 +62,7 @@ export class SyntheticMarket {
 
   /** Price in cents at an instant. */
   priceCents(symbol: string, utcMs: number): number {
-    const seed = this.seed(symbol);
+    const seed = this.seedOf(symbol);
     const minute = utcMs / MINUTE_MS;
     let log = 0;
     for (let k = 0; k < SCALES.length; k++) log += SCALES[k][1] * valueNoise(seed, minute / SCALES[k][0], k);
@@ -72,7 +72,7 @@ export class SyntheticMarket {
 
   /** A bar over [from, to) stamped at `stamp`; `weight` scales volume (thin extended hours). */
   private bar(symbol: string, stamp: number, from: number, to: number, weight: number): BarTuple {
-    const seed = this.seed(symbol);
+    const seed = this.seedOf(symbol);
     const key = Math.floor(stamp / MINUTE_MS);
     const o = this.priceCents(symbol, from);
     const c = this.priceCents(symbol, to);
@@ -95,7 +95,7 @@ export class SyntheticMarket {
     const sessions = nyseRuleCalendar.sessions(firstDate, nyDateOf(end));
     if (isIntraday(tf)) {
       const step = intradayMinutes(tf) * MINUTE_MS;
-      const seed = this.seed(symbol);
+      const seed = this.seedOf(symbol);
       for (const s of sessions) {
         const midnight = nyMidnightUtc(s.date);
         // Bars align to multiples of the bar length counted from New York midnight.

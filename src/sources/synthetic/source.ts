@@ -2,16 +2,19 @@
  * The offline source: deterministic bars on the NYSE rule calendar, handed over as columns in
  * batches of a page's size, in the same symbol-then-time order a provider pages in.
  */
-import { allocateBarColumns, type BarColumns } from '../../lake/schema.js';
+import { allocateBarColumns, allocateBatch, type BarColumns, SCHEMAS, type TickColumns } from '../../lake/schema.js';
+import { nyseRuleCalendar } from '../../shared/calendar.js';
+import { nyDateOf } from '../../shared/time.js';
 import { isIntraday, type Timeframe } from '../../shared/timeframe.js';
-import type { BarRequest, Source, SourceCapabilities, SourceDefinition } from '../types.js';
+import type { BarRequest, Source, SourceCapabilities, SourceDefinition, TickRequest } from '../types.js';
 import { SyntheticMarket } from './generator.js';
+import { SyntheticTicks } from './ticks.js';
 
 /** Rows per batch, as a provider's page. */
 const BATCH_ROWS = 10_000;
 
 const SYNTHETIC_CAPABILITIES: SourceCapabilities = {
-  kinds: ['bars'],
+  kinds: ['bars', 'trades', 'quotes'],
   supportsTimeframe: (tf: Timeframe) => isIntraday(tf) || tf.unit === 'Day' || tf.unit === 'Week' || tf.unit === 'Month',
   maxSymbolsPerRequest: 200,
   pageRows: BATCH_ROWS,
@@ -33,6 +36,38 @@ class SyntheticSource implements Source {
   readonly name = 'synthetic';
   readonly capabilities = SYNTHETIC_CAPABILITIES;
   private readonly market = new SyntheticMarket();
+  private readonly ticks = new SyntheticTicks(this.market);
+
+  async *fetchTicks(request: TickRequest, signal: AbortSignal, reuse: () => TickColumns | undefined): AsyncIterable<TickColumns> {
+    const symbols = request.symbols.map((symbol, index) => ({ symbol, index })).sort((a, b) => (a.symbol < b.symbol ? -1 : 1));
+    const sessions = nyseRuleCalendar.sessions(nyDateOf(request.start), nyDateOf(request.end - 1));
+    const fresh = (): TickColumns => {
+      const batch = reuse() ?? (allocateBatch(SCHEMAS[request.kind], BATCH_ROWS) as TickColumns);
+      batch.length = 0;
+      return batch;
+    };
+    let batch = fresh();
+    for (const { symbol, index } of symbols) {
+      for (const session of sessions) {
+        const n = this.ticks.count(symbol, request.kind, session.date);
+        for (let i = 0; i < n; ) {
+          const take = Math.min(n - i, BATCH_ROWS - batch.length);
+          const written = this.ticks.fill(request.kind, symbol, index, session, i, i + take, request.end, batch, batch.length) - batch.length;
+          batch.length += written;
+          i += written;
+          if (batch.length === BATCH_ROWS) {
+            signal.throwIfAborted();
+            yield batch;
+            await new Promise((resolve) => setImmediate(resolve));
+            batch = fresh();
+          }
+          if (written < take) break;
+        }
+      }
+    }
+    signal.throwIfAborted();
+    if (batch.length > 0) yield batch;
+  }
 
   async *fetchBars(request: BarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
     const symbols = request.symbols.map((symbol, index) => ({ symbol, index })).sort((a, b) => (a.symbol < b.symbol ? -1 : 1));
@@ -67,7 +102,7 @@ class SyntheticSource implements Source {
 
 export const syntheticSource: SourceDefinition = {
   name: 'synthetic',
-  description: 'generated bars on the NYSE calendar, offline and without keys',
+  description: 'generated bars, trades and quotes on the NYSE calendar, offline and without keys',
   capabilities: SYNTHETIC_CAPABILITIES,
   create: () => new SyntheticSource(),
 };

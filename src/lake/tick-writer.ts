@@ -1,0 +1,310 @@
+/**
+ * Writes ticks into the lake one New York day at a time: `symbol=S/year=Y/month=M/day=D/data.parquet`,
+ * rows in time order (ties in the provider's order). A day is fetched whole and replaced whole, so
+ * its file is built in the staging area and renamed over the old one: a crash at any moment leaves
+ * each day either old or new. Rows arrive in symbol-then-time order; at most one part (PART_ROWS
+ * rows) per unit is held in memory, however large the day: full parts go to temp Parquet files,
+ * and the day's parts are joined into its file when the next day or symbol starts.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import pLimit from 'p-limit';
+import { fileExists, fsyncDir, publishFiles } from '../shared/atomic-file.js';
+import { dayPartitionKey, partitionFile, partitionLabel, type PartitionKey } from '../shared/lake-paths.js';
+import { addDays, dayNumberToDate, dateToDayNumber, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
+import { HIGH_HALF, int64Halves, LOW_HALF } from '../shared/nanos.js';
+import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
+import { allocateBatch, batchFields, type ColumnBatch, columnOf, columnNames, type DatasetSchema } from './schema.js';
+import { schemaColumnsSql, UnitRowsFunction } from './unit-rows.js';
+import type { CommittedPartition } from './unit-write.js';
+
+/** Rows of a day held in memory before they go to a part file. */
+export const PART_ROWS = 65_536;
+/** DuckDB writes at once (each COPY's scan is fed by the JS thread). */
+const WRITE_CONCURRENCY = 2;
+const TWO_POW_32 = 4294967296;
+
+/** Rows outside the unit's window, or a symbol's day served twice: the unit fails, nothing of the day is published. */
+export class TickOrderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TickOrderError';
+  }
+}
+
+/** A nanosecond instant as its int64 halves: high (signed) and low (unsigned). */
+interface NsInstant {
+  hi: number;
+  lo: number;
+}
+
+function nsOfMs(ms: number): NsInstant {
+  const ns = BigInt(ms) * 1_000_000n;
+  return { hi: Number(BigInt.asIntN(32, ns >> 32n)), lo: Number(ns & 0xffffffffn) };
+}
+
+/** UTC ms of an int64 nanosecond value given as halves (to within a microsecond, for labels). */
+function msOf(hi: number, lo: number): number {
+  return Math.floor((hi * TWO_POW_32 + lo) / 1e6);
+}
+
+/** a < b for halves. */
+function before(aHi: number, aLo: number, b: NsInstant): boolean {
+  return aHi < b.hi || (aHi === b.hi && aLo < b.lo);
+}
+
+const highAt = (halves: Int32Array, row: number): number => halves[2 * row + HIGH_HALF];
+const lowAt = (halves: Int32Array, row: number): number => halves[2 * row + LOW_HALF] >>> 0;
+
+interface OpenDay {
+  symbolIndex: number;
+  date: IsoDate;
+  key: PartitionKey;
+  end: NsInstant;
+  parts: string[];
+  rows: number;
+  sorted: boolean;
+  lastHi: number;
+  lastLo: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+export interface TickUnitHandlers {
+  /** A day's file was published. */
+  onDay(day: CommittedPartition): void;
+  /** A day the provider has no rows for now lost its stored file. */
+  onDayRemoved(key: PartitionKey): void;
+}
+
+export class TickWriter {
+  private readonly idle: DuckDBConnection[] = [];
+  private readonly writeSlots = pLimit(WRITE_CONCURRENCY);
+  private readonly spare: ColumnBatch[] = [];
+  readonly columnsSql: () => string;
+
+  private constructor(
+    private readonly duck: DuckDBInstance,
+    private readonly home: DuckDBConnection,
+    readonly unitRows: UnitRowsFunction,
+    readonly schema: DatasetSchema,
+    readonly storage: string,
+    readonly dataset: string,
+  ) {
+    // Built per query: text columns read the dictionaries as they are by then.
+    this.columnsSql = () => schemaColumnsSql(schema);
+  }
+
+  static async open(duck: DuckDBInstance, schema: DatasetSchema, storage: string, dataset: string): Promise<TickWriter> {
+    const home = await connectUtc(duck);
+    return new TickWriter(duck, home, new UnitRowsFunction(home, schema), schema, storage, dataset);
+  }
+
+  close(): void {
+    for (const c of this.idle.splice(0)) c.closeSync();
+    this.home.closeSync();
+  }
+
+  /** Start a unit over [start, end): its symbols' rows, in symbol-then-time order, all inside the window. */
+  beginUnit(symbols: readonly string[], window: { start: number; end: number }, stagingDir: string, handlers: TickUnitHandlers): TickUnitWrite {
+    return new TickUnitWrite(this, symbols, window, stagingDir, handlers);
+  }
+
+  buffer(): ColumnBatch {
+    const b = this.spare.pop() ?? (allocateBatch(this.schema, PART_ROWS) as ColumnBatch);
+    b.length = 0;
+    return b;
+  }
+
+  recycle(buffer: ColumnBatch): void {
+    this.spare.push(buffer);
+  }
+
+  /** Run SQL on a pooled connection, within the write slots. */
+  async write(sql: string): Promise<void> {
+    await this.writeSlots(async () => {
+      const connection = this.idle.pop() ?? (await connectUtc(this.duck));
+      try {
+        await connection.run(sql);
+      } finally {
+        this.idle.push(connection);
+      }
+    });
+  }
+}
+
+export class TickUnitWrite {
+  private readonly fields: string[];
+  private buffer: ColumnBatch;
+  private page: ColumnBatch | undefined;
+  private day: OpenDay | undefined;
+  /** Days published or started in this unit, "symbolIndex date": a day seen twice means the order broke. */
+  private readonly days = new Set<string>();
+  private readonly windowStart: NsInstant;
+  private readonly windowEnd: NsInstant;
+  private partSeq = 0;
+
+  constructor(
+    private readonly writer: TickWriter,
+    private readonly symbols: readonly string[],
+    private readonly window: { start: number; end: number },
+    private readonly stagingDir: string,
+    private readonly handlers: TickUnitHandlers,
+  ) {
+    this.fields = batchFields(writer.schema);
+    this.buffer = writer.buffer();
+    this.windowStart = nsOfMs(window.start);
+    this.windowEnd = nsOfMs(window.end);
+  }
+
+  /** Columns for the source to fill next (the previous batch's, once it is appended). */
+  get pageColumns(): ColumnBatch | undefined {
+    return this.page;
+  }
+
+  /** Take a batch: rows are split by symbol and New York day, full parts and finished days are written. */
+  async append(batch: ColumnBatch): Promise<void> {
+    this.page = batch;
+    const time = int64Halves(columnOf(batch, 'time') as BigInt64Array);
+    let r = 0;
+    while (r < batch.length) {
+      const symbolIndex = batch.symbol[r];
+      const hi = highAt(time, r);
+      const lo = lowAt(time, r);
+      if (before(hi, lo, this.windowStart) || !before(hi, lo, this.windowEnd)) {
+        throw new TickOrderError(`${this.symbols[symbolIndex]}: a row stamped ${new Date(msOf(hi, lo)).toISOString()} lies outside the requested days`);
+      }
+      const day = this.day;
+      if (!day || day.symbolIndex !== symbolIndex || !before(hi, lo, day.end)) await this.openDay(symbolIndex, hi, lo);
+      const open = this.day!;
+      // The run of rows of this symbol and day.
+      let end = r + 1;
+      while (end < batch.length && batch.symbol[end] === symbolIndex && before(highAt(time, end), lowAt(time, end), open.end)) end++;
+      await this.take(batch, time, r, end);
+      r = end;
+    }
+  }
+
+  /** Copy rows [from, to) of one symbol-day into the buffer, writing parts as it fills. */
+  private async take(batch: ColumnBatch, time: Int32Array, from: number, to: number): Promise<void> {
+    const day = this.day!;
+    for (let r = from; r < to; r++) {
+      const hi = highAt(time, r);
+      const lo = lowAt(time, r);
+      if (day.rows > 0 && (hi < day.lastHi || (hi === day.lastHi && lo < day.lastLo))) day.sorted = false;
+      day.lastHi = hi;
+      day.lastLo = lo;
+    }
+    if (day.rows === 0) day.firstMs = msOf(highAt(time, from), lowAt(time, from));
+    day.lastMs = Math.max(day.lastMs, msOf(highAt(time, to - 1), lowAt(time, to - 1)));
+    day.rows += to - from;
+    let at = from;
+    while (at < to) {
+      const room = PART_ROWS - this.buffer.length;
+      const take = Math.min(room, to - at);
+      for (const field of this.fields) {
+        (columnOf(this.buffer, field) as Float64Array).set((columnOf(batch, field) as Float64Array).subarray(at, at + take), this.buffer.length);
+      }
+      this.buffer.length += take;
+      at += take;
+      if (this.buffer.length === PART_ROWS) await this.writePart(day);
+    }
+  }
+
+  private async openDay(symbolIndex: number, hi: number, lo: number): Promise<void> {
+    await this.closeDay();
+    const symbol = this.symbols[symbolIndex];
+    if (symbol === undefined) throw new TickOrderError(`a row names symbol index ${symbolIndex}, outside the request`);
+    // The New York date holding the instant, checked exactly against its midnights.
+    let date = nyDateOf(msOf(hi, lo));
+    if (before(hi, lo, nsOfMs(nyMidnightUtc(date)))) date = addDays(date, -1);
+    else if (!before(hi, lo, nsOfMs(nyMidnightUtc(addDays(date, 1))))) date = addDays(date, 1);
+    const id = `${symbolIndex} ${date}`;
+    if (this.days.has(id)) throw new TickOrderError(`${symbol}: rows of ${date} arrived after rows of a later day or another symbol (not in symbol-then-time order)`);
+    this.days.add(id);
+    this.day = {
+      symbolIndex,
+      date,
+      key: dayPartitionKey(symbol, date),
+      end: nsOfMs(nyMidnightUtc(addDays(date, 1))),
+      parts: [],
+      rows: 0,
+      sorted: true,
+      lastHi: 0,
+      lastLo: 0,
+      firstMs: 0,
+      lastMs: -Infinity,
+    };
+  }
+
+  /** The buffered rows of the open day to a part file. */
+  private async writePart(day: OpenDay): Promise<void> {
+    if (this.buffer.length === 0) return;
+    const part = path.join(this.stagingDir, `${partitionLabel(day.key).replace(' ', '-')}.part${String(++this.partSeq).padStart(6, '0')}.parquet`);
+    const scan = this.writer.unitRows.open([{ columns: this.buffer, from: 0, to: this.buffer.length, part: 0 }]);
+    try {
+      await this.writer.write(`COPY (SELECT ${this.writer.columnsSql()} FROM ${scan.sql}) TO ${sqlString(part)} (FORMAT parquet, COMPRESSION zstd)`);
+    } catch (error) {
+      throw new Error(`writing ${partitionLabel(day.key)} failed: ${duckMessage(error)}`);
+    } finally {
+      scan.close();
+    }
+    day.parts.push(part);
+    this.buffer.length = 0;
+  }
+
+  /** Publish the open day: its parts joined, in time order, renamed over the stored file. */
+  private async closeDay(): Promise<void> {
+    const day = this.day;
+    if (!day) return;
+    this.day = undefined;
+    await this.writePart(day);
+    const target = partitionFile(this.writer.storage, this.writer.dataset, day.key);
+    let file = day.parts[0];
+    if (day.parts.length > 1 || !day.sorted) {
+      // Parts are named in arrival order: (timestamp, file, row) is time order with ties as served.
+      file = path.join(this.stagingDir, `${partitionLabel(day.key).replace(' ', '-')}.parquet.tmp`);
+      const time = sqlIdent(this.writer.schema.timeColumn);
+      const columns = columnNames(this.writer.schema).map(sqlIdent).join(', ');
+      try {
+        await this.writer.write(
+          `COPY (SELECT ${columns} FROM read_parquet([${day.parts.map(sqlString).join(', ')}], filename = true, file_row_number = true) ORDER BY ${time}, filename, file_row_number)
+           TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`,
+        );
+      } catch (error) {
+        throw new Error(`writing ${partitionLabel(day.key)} failed: ${duckMessage(error)}`);
+      }
+      await Promise.all(day.parts.map((p) => fs.rm(p, { force: true })));
+    }
+    await publishFiles([{ temp: file, target }]);
+    this.handlers.onDay({ key: day.key, rows: day.rows, firstBar: day.firstMs, lastBar: day.lastMs });
+  }
+
+  /**
+   * The request is over: publish the last day, and remove the stored file of every day in the window
+   * that now has no rows for a symbol (the provider's day is empty: the lake's must be too).
+   */
+  async finish(): Promise<void> {
+    await this.closeDay();
+    const first = dateToDayNumber(nyDateOf(this.window.start));
+    const last = dateToDayNumber(nyDateOf(this.window.end - 1));
+    for (let s = 0; s < this.symbols.length; s++) {
+      for (let d = first; d <= last; d++) {
+        const date = dayNumberToDate(d);
+        if (this.days.has(`${s} ${date}`)) continue;
+        const key = dayPartitionKey(this.symbols[s], date);
+        const file = partitionFile(this.writer.storage, this.writer.dataset, key);
+        if (!(await fileExists(file))) continue;
+        await fs.rm(file);
+        await fsyncDir(path.dirname(file));
+        this.handlers.onDayRemoved(key);
+      }
+    }
+  }
+
+  /** Give the buffer back; the unit's staging directory (its parts) is removed by the caller. */
+  release(): void {
+    this.writer.recycle(this.buffer);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * A trades or quotes run: whole New York days per symbol, each replacing the stored day whole.
+ * The scaffolding (credentials, lock, staging), the ledger, the listings and the unit runner are the
+ * bars run's; the plan, the writer and what is recorded differ.
+ */
+import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta } from '../lake/dataset-meta.js';
+import { Ledger } from '../lake/ledger.js';
+import { SCHEMAS, type TickKind } from '../lake/schema.js';
+import { TickWriter } from '../lake/tick-writer.js';
+import { planTickDays } from '../plan/tick-days.js';
+import type { Interval } from '../shared/intervals.js';
+import { nyseRuleCalendar } from '../shared/calendar.js';
+import { InterruptedError, UsageError } from '../shared/errors.js';
+import type { SourceCapabilities } from '../sources/types.js';
+import type { IngestResult, PlanReport } from './events.js';
+import { checkChoice, listingsOf, type PlannedRun, type RunOptionsBase } from './pipeline.js';
+import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
+import { rateLimitOf, withRunSession } from './run-session.js';
+import { tickUnits } from './tick-units.js';
+import { UnitRunner } from './unit-runner.js';
+
+export interface TickRunOptions extends RunOptionsBase {
+  kind: TickKind;
+}
+
+/** What datasets of ticks record as their timeframe. */
+export const TICK_TIMEFRAME = 'tick';
+/**
+ * DuckDB's share of a tick run's memory: joining a large day's parts sorts it, and beyond this the
+ * sort spills to the staging area instead of growing the process.
+ */
+const TICK_DUCKDB_MEMORY = '512MB';
+
+export function checkTickCapabilities(capabilities: SourceCapabilities, sourceName: string, options: Pick<TickRunOptions, 'kind' | 'feed'>): void {
+  if (!capabilities.kinds.includes(options.kind)) {
+    throw new UsageError(`source ${sourceName} has no ${options.kind}; use --source alpaca or synthetic for ${options.kind}, or --data bars`);
+  }
+  checkChoice(sourceName, 'feed', options.feed, capabilities.feeds);
+}
+
+function wantedTickDataset(options: TickRunOptions, synthetic: boolean): Omit<DatasetMeta, 'created_at'> {
+  return {
+    dataset: options.dataset,
+    kind: options.kind,
+    timeframe: TICK_TIMEFRAME,
+    source: options.source.name,
+    synthetic,
+    feed: options.feed ?? null,
+    adjustment: null,
+    partition: 'day',
+  };
+}
+
+async function planTicksAgainst(options: TickRunOptions, ledger: Ledger, reference: ReferenceData): Promise<PlannedRun> {
+  const { notListed, inactive } = listingsOf(options.symbols, reference);
+  const symbols = options.symbols.filter((s) => !notListed.has(s));
+  const covered = new Map<string, Interval[]>();
+  for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
+  const work = planTickDays({
+    symbols,
+    calendar: reference.calendar ?? nyseRuleCalendar,
+    startDate: options.startDate,
+    explicitStart: options.explicitStart,
+    endInstant: options.endInstant,
+    covered,
+    // A finished day is final; a provider's correction is fetched with --refetch over its days.
+    lookbackSessions: 0,
+    refetch: options.refetch,
+    maxSymbolsPerRequest: options.source.capabilities.maxSymbolsPerRequest,
+    threads: options.threads,
+  });
+  const rateLimit = rateLimitOf(options);
+  const estimatedRequests = rateLimit === undefined ? 0 : work.units.length;
+  const report: PlanReport = {
+    dataset: options.dataset,
+    kind: options.kind,
+    source: options.source.name,
+    timeframe: TICK_TIMEFRAME,
+    symbols: options.symbols.length,
+    upToDate: work.upToDate,
+    notListed: [...notListed],
+    units: work.units.length,
+    estimatedBars: 0,
+    estimatedRequests,
+    estimatedRequestTimeMs: rateLimit === undefined ? 0 : Math.round((estimatedRequests / rateLimit) * 60_000),
+    rateLimitPerMinute: rateLimit,
+    work: work.units,
+    readjust: [],
+  };
+  return { work, report, notListed, inactive };
+}
+
+/** The plan a tick run would make now: no request, no write, no lock. */
+export async function planTicks(options: TickRunOptions): Promise<PlanReport> {
+  checkTickCapabilities(options.source.capabilities, options.source.name, options);
+  const existing = await readDatasetMeta(options.storage, options.dataset);
+  if (existing) checkProvenance(existing, wantedTickDataset(options, options.source.capabilities.synthetic), false);
+  const ledger = await Ledger.load(options.storage, options.dataset);
+  return (await planTicksAgainst(options, ledger, await cachedReferenceData(options.storage, options.source.name))).report;
+}
+
+export async function ingestTicks(options: TickRunOptions): Promise<IngestResult> {
+  checkTickCapabilities(options.source.capabilities, options.source.name, options);
+  return withRunSession(options, { memoryLimit: TICK_DUCKDB_MEMORY }, async ({ started, source, breaker, duck, staging }) => {
+    const { storage, dataset, events, signal } = options;
+    const wanted = wantedTickDataset(options, source.capabilities.synthetic);
+    const existing = await readDatasetMeta(storage, dataset);
+    if (existing) checkProvenance(existing, wanted, false);
+    const ledger = await Ledger.load(storage, dataset);
+    const reference = await loadReferenceData(source, storage, signal, events).catch((error: unknown) => {
+      throw signal.aborted ? new InterruptedError('interrupted while loading the calendar or symbol list; nothing was fetched') : error;
+    });
+    await claimDataset(storage, wanted, false);
+    const planned = await planTicksAgainst(options, ledger, reference);
+    for (const symbol of options.symbols) {
+      if (!reference.listings?.has(symbol)) continue;
+      ledger.markInactive(symbol, planned.inactive.has(symbol));
+    }
+    for (const symbol of planned.notListed) events.emit('warning', { message: `${symbol}: not listed by ${source.name}; skipped without a request` });
+    events.emit('planned', planned.report);
+    const writer = await TickWriter.open(duck, SCHEMAS[options.kind], storage, dataset);
+    const runner = new UnitRunner(
+      {
+        source,
+        execute: tickUnits({ source, kind: options.kind, feed: options.feed, writer }),
+        threads: options.threads,
+        breaker,
+        signal,
+        events,
+        staging,
+        ledger,
+        // The plan's request count is a lower bound here: progress goes by units instead.
+        estimatedRequests: 0,
+        estimatedBars: 0,
+        requested: new Set(options.symbols),
+        symbolsDone: planned.report.upToDate.length + planned.notListed.size,
+      },
+      planned.work.units,
+    );
+    try {
+      await runner.execute();
+    } finally {
+      writer.close();
+      await ledger.save();
+    }
+    const outcome = runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive });
+    return {
+      dataset,
+      kind: options.kind,
+      source: source.name,
+      feed: options.feed,
+      adjustment: undefined,
+      timeframe: TICK_TIMEFRAME,
+      storage,
+      durationMs: Date.now() - started,
+      ...outcome,
+      bars: 0,
+      readjusted: [],
+    };
+  });
+}
