@@ -21,8 +21,8 @@ import type { EventBus, IngestResult, PlanReport } from './events.js';
 import { barUnits } from './bar-units.js';
 import { readjustments, refreshCorporateActions } from './corporate-actions.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
-import { rateLimitOf, withRunSession } from './run-session.js';
-import { UnitRunner } from './unit-runner.js';
+import { rateLimitOf, type RunSession, withRunSession } from './run-session.js';
+import { type UnitExecutor, UnitRunner } from './unit-runner.js';
 
 /** What every run needs, whatever the data kind. */
 export interface RunOptionsBase {
@@ -176,6 +176,55 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   return { work, report, notListed, inactive };
 }
 
+/**
+ * Announce a plan, run its units through the executor, and summarize. Whatever was committed is in
+ * the ledger however the run ends; `close` releases the executor's writer first.
+ */
+export async function runPlan(
+  options: RunOptionsBase,
+  session: Pick<RunSession, 'source' | 'breaker' | 'staging'>,
+  ledger: Ledger,
+  reference: ReferenceData,
+  planned: PlannedRun,
+  execute: UnitExecutor,
+  /** What progress is measured against (zero: by units only). */
+  estimates: { estimatedRequests: number; estimatedBars: number },
+  close: () => void,
+): Promise<ReturnType<UnitRunner['summarize']>> {
+  const { source } = session;
+  for (const symbol of options.symbols) {
+    if (!reference.listings?.has(symbol)) continue;
+    ledger.markInactive(symbol, planned.inactive.has(symbol));
+  }
+  for (const symbol of planned.notListed) options.events.emit('warning', { message: `${symbol}: not listed by ${source.name}; skipped without a request` });
+  options.events.emit('planned', planned.report);
+  const runner = new UnitRunner(
+    {
+      source,
+      execute,
+      threads: options.threads,
+      breaker: session.breaker,
+      signal: options.signal,
+      events: options.events,
+      staging: session.staging,
+      ledger,
+      estimatedRequests: estimates.estimatedRequests,
+      estimatedBars: estimates.estimatedBars,
+      requested: new Set(options.symbols),
+      symbolsDone: planned.report.upToDate.length + planned.notListed.size,
+    },
+    planned.work.units,
+  );
+  try {
+    await runner.execute();
+  } finally {
+    close();
+    // Whatever was committed is recorded, however the run ended.
+    await ledger.save();
+  }
+  return runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive });
+}
+
 /** What this run would record for its dataset. */
 function wantedDataset(options: IngestRunOptions, synthetic: boolean): Omit<DatasetMeta, 'created_at'> {
   return {
@@ -255,38 +304,9 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     const historyAt = Date.now();
     const planned = await planAgainst(options, ledger, reference, meta.partition, listed, new Set(readjust));
     for (const symbol of planned.report.readjust) events.emit('info', { message: `${symbol}: a corporate action postdates its stored ${options.adjustment}-adjusted history; fetching it whole again` });
-    for (const symbol of options.symbols) {
-      if (!reference.listings?.has(symbol)) continue;
-      ledger.markInactive(symbol, planned.inactive.has(symbol));
-    }
-    for (const symbol of planned.notListed) events.emit('warning', { message: `${symbol}: not listed by ${source.name}; skipped without a request` });
-    events.emit('planned', planned.report);
     const writer = await PartitionWriter.open(duck, BARS_SCHEMA, meta.partition, storage, dataset);
-    const runner = new UnitRunner(
-      {
-        source,
-        execute: barUnits({ source, timeframe: options.timeframe, feed: options.feed, adjustment: options.adjustment, writer }),
-        threads: options.threads,
-        breaker,
-        signal,
-        events,
-        staging: runStaging,
-        ledger,
-        estimatedRequests: planned.report.estimatedRequests,
-        estimatedBars: planned.report.estimatedBars,
-        requested: new Set(options.symbols),
-        symbolsDone: planned.report.upToDate.length + planned.notListed.size,
-      },
-      planned.work.units,
-    );
-    try {
-      await runner.execute();
-    } finally {
-      writer.close();
-      // Whatever was committed is recorded, however the run ended.
-      await ledger.save();
-    }
-    const outcome = runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive });
+    const execute = barUnits({ source, timeframe: options.timeframe, feed: options.feed, adjustment: options.adjustment, writer });
+    const outcome = await runPlan(options, { source, breaker, staging: runStaging }, ledger, reference, planned, execute, planned.report, () => writer.close());
     if (providerAdjusted) {
       // Whose whole history this run fetched, on one basis: symbols new to the dataset, and those re-adjusted.
       for (const r of outcome.symbols) {

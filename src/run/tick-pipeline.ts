@@ -13,11 +13,10 @@ import { nyseRuleCalendar } from '../shared/calendar.js';
 import { InterruptedError, UsageError } from '../shared/errors.js';
 import type { SourceCapabilities } from '../sources/types.js';
 import type { IngestResult, PlanReport } from './events.js';
-import { checkChoice, listingsOf, type PlannedRun, type RunOptionsBase } from './pipeline.js';
+import { checkChoice, listingsOf, type PlannedRun, runPlan, type RunOptionsBase } from './pipeline.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
 import { rateLimitOf, withRunSession } from './run-session.js';
 import { tickUnits } from './tick-units.js';
-import { UnitRunner } from './unit-runner.js';
 
 export interface TickRunOptions extends RunOptionsBase {
   kind: TickKind;
@@ -112,38 +111,10 @@ export async function ingestTicks(options: TickRunOptions): Promise<IngestResult
     });
     await claimDataset(storage, wanted, false);
     const planned = await planTicksAgainst(options, ledger, reference);
-    for (const symbol of options.symbols) {
-      if (!reference.listings?.has(symbol)) continue;
-      ledger.markInactive(symbol, planned.inactive.has(symbol));
-    }
-    for (const symbol of planned.notListed) events.emit('warning', { message: `${symbol}: not listed by ${source.name}; skipped without a request` });
-    events.emit('planned', planned.report);
     const writer = await TickWriter.open(duck, SCHEMAS[options.kind], storage, dataset);
-    const runner = new UnitRunner(
-      {
-        source,
-        execute: tickUnits({ source, kind: options.kind, feed: options.feed, writer }),
-        threads: options.threads,
-        breaker,
-        signal,
-        events,
-        staging,
-        ledger,
-        // The plan's request count is a lower bound here: progress goes by units instead.
-        estimatedRequests: 0,
-        estimatedBars: 0,
-        requested: new Set(options.symbols),
-        symbolsDone: planned.report.upToDate.length + planned.notListed.size,
-      },
-      planned.work.units,
-    );
-    try {
-      await runner.execute();
-    } finally {
-      writer.close();
-      await ledger.save();
-    }
-    const outcome = runner.summarize({ requested: options.symbols, upToDate: planned.work.upToDate, notListed: planned.notListed, inactive: planned.inactive });
+    const execute = tickUnits({ source, kind: options.kind, feed: options.feed, writer });
+    // The plan's request count is a lower bound here: progress goes by units instead.
+    const outcome = await runPlan(options, { source, breaker, staging }, ledger, reference, planned, execute, { estimatedRequests: 0, estimatedBars: 0 }, () => writer.close());
     return {
       dataset,
       kind: options.kind,

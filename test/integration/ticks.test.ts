@@ -10,7 +10,7 @@ import { IngestionPipeline, UsageError } from '../../src/index.js';
 import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 import { FakeAlpaca, type FakeOptions } from '../support/fake-alpaca.js';
 import { type WireQuote, type WireTrade, wireTimeToNs } from '../support/fake-ticks.js';
-import { type CliResult, fakeEnv, listFiles, runCli, startCli, tempDir } from '../support/cli.js';
+import { type CliResult, fakeEnv, listFiles, ROOT, runCli, startCli, tempDir } from '../support/cli.js';
 import { query } from '../support/lake.js';
 
 const fakes: FakeAlpaca[] = [];
@@ -110,6 +110,19 @@ describe('trades and quotes from Alpaca', () => {
     const stored = await query(`SELECT epoch_ns("timestamp")::VARCHAR AS ns FROM read_parquet('${out}/equities_trades/symbol=AAPL/**/*.parquet') WHERE epoch_ns("timestamp") = ${wireTimeToNs(fine.t)}`);
     expect(stored.map((s) => s.ns)).toContain(wireTimeToNs(fine.t).toString());
     expect(served.some((t) => t.i > 2n ** 53n)).toBe(true);
+
+    // The README's DuckDB example: per-minute VWAP of valid trades, from the files alone.
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const sql = /## Trades and quotes[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme)![1].replaceAll("'data/", `'${out}/`);
+    const minutes = await query(`SELECT epoch_ms(minute) AS m, vwap, trades FROM (${sql.trim().replace(/;$/, '')}) ORDER BY m`);
+    const byMinute = new Map<number, { value: number; size: number; trades: number }>();
+    for (const t of served.filter((x) => x.u === undefined)) {
+      const m = Math.floor(Number(wireTimeToNs(t.t) / 1_000_000n) / 60_000) * 60_000;
+      const acc = byMinute.get(m) ?? { value: 0, size: 0, trades: 0 };
+      byMinute.set(m, { value: acc.value + t.p * t.s, size: acc.size + t.s, trades: acc.trades + 1 });
+    }
+    expect(minutes.map((r) => [Number(r.m), Number(r.trades)])).toEqual([...byMinute].sort(([a], [b]) => a - b).map(([m, a]) => [m, a.trades]));
+    minutes.forEach((r) => expect(r.vwap as number).toBeCloseTo(byMinute.get(Number(r.m))!.value / byMinute.get(Number(r.m))!.size, 9));
 
     // The same range again: nothing fetched, nothing rewritten.
     const before = versions(out, 'equities_trades');
