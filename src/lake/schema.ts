@@ -15,9 +15,9 @@
  * - `timestamp_ns`: UTC nanoseconds held as BigInt64, stored TIMESTAMP_NS (a UTC instant).
  * - `text`: a code of TEXT_CODES held as Float64 (0: NULL), stored VARCHAR.
  * - `text_list`: a code of TEXT_LIST_CODES held as Float64 (0: NULL), stored VARCHAR[].
- * - `uint64_text`: an unsigned 64-bit identifier held as BigInt64 (its bits), stored as decimal VARCHAR.
+ * - `uint64`: an unsigned 64-bit identifier held as BigInt64 (its bits), stored UBIGINT.
  */
-export type ColumnType = 'double' | 'bigint' | 'timestamp_us' | 'timestamp_ns' | 'text' | 'text_list' | 'uint64_text';
+export type ColumnType = 'double' | 'bigint' | 'timestamp_us' | 'timestamp_ns' | 'text' | 'text_list' | 'uint64';
 
 export interface ColumnSpec {
   /** The column's name in the lake. */
@@ -84,7 +84,7 @@ export const TRADES_SCHEMA = {
     { name: 'price', field: 'price', type: 'double' },
     { name: 'size', field: 'size', type: 'double' },
     { name: 'exchange', field: 'exchange', type: 'text' },
-    { name: 'id', field: 'id', type: 'uint64_text' },
+    { name: 'id', field: 'id', type: 'uint64' },
     { name: 'conditions', field: 'conditions', type: 'text_list' },
     { name: 'tape', field: 'tape', type: 'text' },
     /** The provider's correction flag (Alpaca: canceled, incorrect, corrected); NULL for a valid trade. */
@@ -121,7 +121,7 @@ export const QUOTES_SCHEMA = {
   notes: [{ name: 'crossed-quotes', failing: 'bid_price > ask_price AND ask_price > 0', describe: 'crossed (bid above ask): markets do cross briefly, so this is information' }],
 } as const satisfies DatasetSchema;
 
-type ArrayFor<T extends ColumnType> = T extends 'timestamp_ns' | 'uint64_text' ? BigInt64Array : Float64Array;
+type ArrayFor<T extends ColumnType> = T extends 'timestamp_ns' | 'uint64' ? BigInt64Array : Float64Array;
 
 /** A batch of rows of a schema: `symbol` indexes the request's symbol list; one array per column. */
 export type BatchOf<S extends DatasetSchema> = { length: number; symbol: Float64Array } & {
@@ -148,7 +148,7 @@ export function allocateBatch<S extends DatasetSchema>(schema: S, capacity: numb
 }
 
 export function isBigIntColumn(type: ColumnType): boolean {
-  return type === 'timestamp_ns' || type === 'uint64_text';
+  return type === 'timestamp_ns' || type === 'uint64';
 }
 
 export type TradeColumns = BatchOf<typeof TRADES_SCHEMA>;

@@ -3,8 +3,9 @@
  * rows in time order (ties in the provider's order). A day is fetched whole and replaced whole, so
  * its file is built in the staging area and renamed over the old one: a crash at any moment leaves
  * each day either old or new. Rows arrive in symbol-then-time order; at most one part (PART_ROWS
- * rows) per unit is held in memory, however large the day: full parts go to temp Parquet files,
- * and the day's parts are joined into its file when the next day or symbol starts.
+ * rows) per unit is held in JavaScript memory, however large the day: full parts are inserted into
+ * a DuckDB table of the open day (which spills to the staging area beyond DuckDB's memory limit),
+ * and the table is written to the day's file, once, when the next day or symbol starts.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -15,15 +16,16 @@ import { dayPartitionKey, partitionFile, partitionLabel, type PartitionKey } fro
 import { addDays, dayNumberToDate, dateToDayNumber, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
 import { HIGH_HALF, int64Halves, LOW_HALF } from '../shared/nanos.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
-import { allocateBatch, batchFields, type ColumnBatch, columnOf, columnNames, type DatasetSchema } from './schema.js';
+import { allocateBatch, batchFields, type ColumnBatch, columnOf, type DatasetSchema } from './schema.js';
 import { schemaColumnsSql, UnitRowsFunction } from './unit-rows.js';
 import type { CommittedPartition } from './unit-write.js';
 
 /** Rows of a day held in memory before they go to a part file. */
 export const PART_ROWS = 65_536;
 /** DuckDB writes at once (each COPY's scan is fed by the JS thread). */
-const WRITE_CONCURRENCY = 2;
+const WRITE_CONCURRENCY = 3;
 const TWO_POW_32 = 4294967296;
+let tableCounter = 0;
 
 /** Rows outside the unit's window, or a symbol's day served twice: the unit fails, nothing of the day is published. */
 export class TickOrderError extends Error {
@@ -62,7 +64,8 @@ interface OpenDay {
   date: IsoDate;
   key: PartitionKey;
   end: NsInstant;
-  parts: string[];
+  /** The DuckDB table holding the day's rows so far. */
+  table: string;
   rows: number;
   sorted: boolean;
   lastHi: number;
@@ -143,7 +146,13 @@ export class TickUnitWrite {
   private readonly days = new Set<string>();
   private readonly windowStart: NsInstant;
   private readonly windowEnd: NsInstant;
-  private partSeq = 0;
+  /** Day tables this unit created and has not dropped. */
+  private readonly createdTables = new Set<string>();
+  /**
+   * The insert of the previous part, running while the next rows arrive in another buffer: fetching
+   * and parsing overlap DuckDB's work. One at a time per unit, so a day's rows enter its table in order.
+   */
+  private inserting: Promise<void> | undefined;
 
   constructor(
     private readonly writer: TickWriter,
@@ -228,7 +237,7 @@ export class TickUnitWrite {
       date,
       key: dayPartitionKey(symbol, date),
       end: nsOfMs(nyMidnightUtc(addDays(date, 1))),
-      parts: [],
+      table: `tick_day_${process.pid}_${++tableCounter}`,
       rows: 0,
       sorted: true,
       lastHi: 0,
@@ -238,47 +247,70 @@ export class TickUnitWrite {
     };
   }
 
-  /** The buffered rows of the open day to a part file. */
+  /**
+   * The buffered rows of the open day into its table (created by the first part), in the background:
+   * the unit goes on with a fresh buffer, and waits only for the previous part's insert.
+   */
   private async writePart(day: OpenDay): Promise<void> {
     if (this.buffer.length === 0) return;
-    const part = path.join(this.stagingDir, `${partitionLabel(day.key).replace(' ', '-')}.part${String(++this.partSeq).padStart(6, '0')}.parquet`);
-    const scan = this.writer.unitRows.open([{ columns: this.buffer, from: 0, to: this.buffer.length, part: 0 }]);
+    await this.settleInsert();
+    const full = this.buffer;
+    this.buffer = this.writer.buffer();
+    const inserting = this.insert(day, full).finally(() => this.writer.recycle(full));
+    // Handled here so a failure is never unhandled while the unit fetches on; settleInsert rethrows it.
+    inserting.catch(() => undefined);
+    this.inserting = inserting;
+  }
+
+  /** Wait for the part being inserted; its failure is the unit's. */
+  private async settleInsert(): Promise<void> {
+    const inserting = this.inserting;
+    this.inserting = undefined;
+    await inserting;
+  }
+
+  private async insert(day: OpenDay, rows: ColumnBatch): Promise<void> {
+    const scan = this.writer.unitRows.open([{ columns: rows, from: 0, to: rows.length, part: 0 }]);
+    // Codes as they are: turning them into text once, in the day's COPY, costs half as much.
+    const select = `SELECT * EXCLUDE (part) FROM ${scan.sql}`;
+    const created = this.createdTables.has(day.table);
+    // Recorded first: a failed CREATE may still have made the table, and release drops it.
+    this.createdTables.add(day.table);
     try {
-      await this.writer.write(`COPY (SELECT ${this.writer.columnsSql()} FROM ${scan.sql}) TO ${sqlString(part)} (FORMAT parquet, COMPRESSION zstd)`);
+      await this.writer.write(created ? `INSERT INTO ${day.table} ${select}` : `CREATE TABLE ${day.table} AS ${select}`);
     } catch (error) {
       throw new Error(`writing ${partitionLabel(day.key)} failed: ${duckMessage(error)}`);
     } finally {
       scan.close();
     }
-    day.parts.push(part);
-    this.buffer.length = 0;
   }
 
-  /** Publish the open day: its parts joined, in time order, renamed over the stored file. */
+  /** Publish the open day: its table, in time order, written to a temp file renamed over the stored one. */
   private async closeDay(): Promise<void> {
     const day = this.day;
     if (!day) return;
     this.day = undefined;
     await this.writePart(day);
+    await this.settleInsert();
     const target = partitionFile(this.writer.storage, this.writer.dataset, day.key);
-    let file = day.parts[0];
-    if (day.parts.length > 1 || !day.sorted) {
-      // Parts are named in arrival order: (timestamp, file, row) is time order with ties as served.
-      file = path.join(this.stagingDir, `${partitionLabel(day.key).replace(' ', '-')}.parquet.tmp`);
-      const time = sqlIdent(this.writer.schema.timeColumn);
-      const columns = columnNames(this.writer.schema).map(sqlIdent).join(', ');
-      try {
-        await this.writer.write(
-          `COPY (SELECT ${columns} FROM read_parquet([${day.parts.map(sqlString).join(', ')}], filename = true, file_row_number = true) ORDER BY ${time}, filename, file_row_number)
-           TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`,
-        );
-      } catch (error) {
-        throw new Error(`writing ${partitionLabel(day.key)} failed: ${duckMessage(error)}`);
-      }
-      await Promise.all(day.parts.map((p) => fs.rm(p, { force: true })));
+    const file = path.join(this.stagingDir, `${partitionLabel(day.key).replace(' ', '-')}.parquet.tmp`);
+    // A table scan keeps insertion order: rows that arrived in time order need no sort, and a sort
+    // by (time, rowid) keeps ties in the order they were served.
+    const order = day.sorted ? '' : ` ORDER BY ${sqlIdent(this.writer.schema.timeColumn)}, rowid`;
+    try {
+      await this.writer.write(`COPY (SELECT ${this.writer.columnsSql()} FROM ${day.table}${order}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`);
+    } catch (error) {
+      throw new Error(`writing ${partitionLabel(day.key)} failed: ${duckMessage(error)}`);
+    } finally {
+      await this.dropTable(day.table);
     }
     await publishFiles([{ temp: file, target }]);
     this.handlers.onDay({ key: day.key, rows: day.rows, firstBar: day.firstMs, lastBar: day.lastMs });
+  }
+
+  private async dropTable(table: string): Promise<void> {
+    if (!this.createdTables.delete(table)) return;
+    await this.writer.write(`DROP TABLE IF EXISTS ${table}`);
   }
 
   /**
@@ -303,8 +335,11 @@ export class TickUnitWrite {
     }
   }
 
-  /** Give the buffer back; the unit's staging directory (its parts) is removed by the caller. */
-  release(): void {
+  /** Give the buffer back and drop an unfinished day's table; the unit's staging directory is removed by the caller. */
+  async release(): Promise<void> {
+    await this.inserting?.catch(() => undefined);
     this.writer.recycle(this.buffer);
+    if (this.day) await this.dropTable(this.day.table).catch(() => undefined);
+    this.day = undefined;
   }
 }

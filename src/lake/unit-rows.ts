@@ -30,7 +30,7 @@ const DUCK_TYPES: Record<ColumnType, DuckDBType> = {
   timestamp_ns: TIMESTAMP_NS,
   text: INTEGER,
   text_list: INTEGER,
-  uint64_text: UBIGINT,
+  uint64: UBIGINT,
 };
 
 /**
@@ -45,8 +45,6 @@ export function columnSql(spec: ColumnSpec): string {
       return `(${TEXT_CODES.sql()})[${name}] AS ${name}`;
     case 'text_list':
       return `(${TEXT_LIST_CODES.sql()})[${name}] AS ${name}`;
-    case 'uint64_text':
-      return `CAST(${name} AS VARCHAR) AS ${name}`;
     default:
       return spec.nullable ? `CASE WHEN isnan(${name}) THEN NULL ELSE ${name} END AS ${name}` : name;
   }

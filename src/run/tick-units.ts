@@ -30,7 +30,7 @@ export function tickUnits(options: TickUnitOptions): UnitExecutor {
         await write.finish();
       });
     } finally {
-      write.release();
+      await write.release();
     }
   };
 }

@@ -35,7 +35,7 @@ type Row = unknown[];
 async function readTicks(out: string, dataset: string, kind: 'trades' | 'quotes'): Promise<Map<string, Row[]>> {
   const columns =
     kind === 'trades'
-      ? 'epoch_ns("timestamp")::VARCHAR AS ns, price, size, exchange, id, conditions, tape, correction'
+      ? 'epoch_ns("timestamp")::VARCHAR AS ns, price, size, exchange, id::VARCHAR AS id, conditions, tape, correction'
       : 'epoch_ns("timestamp")::VARCHAR AS ns, bid_price, bid_size, bid_exchange, ask_price, ask_size, ask_exchange, conditions, tape';
   const rows = await query(
     `SELECT symbol, ${columns} FROM read_parquet('${out}/${dataset}/**/*.parquet', hive_partitioning = true, hive_types = {'symbol': VARCHAR}, filename = true, file_row_number = true)
