@@ -51,6 +51,7 @@ export class SyntheticTicks {
     const day = dateToDayNumber(session.date);
     const n = this.count(symbol, kind, session.date);
     const time = int64Halves(batch.time);
+    const ids = kind === 'trades' ? int64Halves((batch as TradeColumns).id) : undefined;
     let row = at;
     for (let i = from; i < to; i++, row++) {
       const tie = i > 0 && i % 9 === 0;
@@ -70,7 +71,7 @@ export class SyntheticTicks {
         t.size[row] = size;
         t.exchange[row] = EXCHANGES[Math.floor(u * 997) % EXCHANGES.length];
         const id = day * 1_000_000 + i + 1;
-        setInt64(int64Halves(t.id), row, id % 4294967296, Math.floor(id / 4294967296));
+        setInt64(ids!, row, id % 4294967296, Math.floor(id / 4294967296));
         t.conditions[row] = !regular ? EXTENDED_TRADE : size < 100 ? ODD_LOT : REGULAR_TRADE;
         t.tape[row] = TAPES[seed % TAPES.length];
         t.correction[row] = 0;
