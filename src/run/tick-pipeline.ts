@@ -11,6 +11,7 @@ import { planTickDays } from '../plan/tick-days.js';
 import type { Interval } from '../shared/intervals.js';
 import { nyseRuleCalendar } from '../shared/calendar.js';
 import { InterruptedError, UsageError } from '../shared/errors.js';
+import { SOURCE_DEFINITIONS } from '../sources/registry.js';
 import type { SourceCapabilities } from '../sources/types.js';
 import type { IngestResult, PlanReport } from './events.js';
 import { checkChoice, listingsOf, type PlannedRun, runPlan, type RunOptionsBase } from './pipeline.js';
@@ -32,7 +33,8 @@ const TICK_DUCKDB_MEMORY = '512MB';
 
 export function checkTickCapabilities(capabilities: SourceCapabilities, sourceName: string, options: Pick<TickRunOptions, 'kind' | 'feed'>): void {
   if (!capabilities.kinds.includes(options.kind)) {
-    throw new UsageError(`source ${sourceName} has no ${options.kind}; use --source alpaca or synthetic for ${options.kind}, or --data bars`);
+    const offering = SOURCE_DEFINITIONS.filter((d) => d.capabilities.kinds.includes(options.kind)).map((d) => d.name);
+    throw new UsageError(`source ${sourceName} has no ${options.kind}; use --source ${offering.join(', ').replace(/, ([^,]*)$/, ' or $1')} for ${options.kind}, or --data bars`);
   }
   checkChoice(sourceName, 'feed', options.feed, capabilities.feeds);
 }

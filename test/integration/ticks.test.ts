@@ -11,7 +11,7 @@ import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 import { FakeAlpaca, type FakeOptions } from '../support/fake-alpaca.js';
 import { type WireQuote, type WireTrade, wireTimeToNs } from '../support/fake-ticks.js';
 import { type CliResult, fakeEnv, listFiles, ROOT, runCli, startCli, tempDir } from '../support/cli.js';
-import { query } from '../support/lake.js';
+import { query, readTicks, type TickRow as Row } from '../support/lake.js';
 
 const fakes: FakeAlpaca[] = [];
 async function serve(options: FakeOptions): Promise<FakeAlpaca> {
@@ -29,26 +29,7 @@ const window = (start: string, end: string): [number, number] => [nyMidnightUtc(
 /** Quote sizes were round lots before this New York date; the lake stores shares. */
 const SHARES_FROM = '2025-11-03';
 
-type Row = unknown[];
 
-/** Every row of a tick dataset, per symbol, in file order (days ascending, rows as stored). */
-async function readTicks(out: string, dataset: string, kind: 'trades' | 'quotes'): Promise<Map<string, Row[]>> {
-  const columns =
-    kind === 'trades'
-      ? 'epoch_ns("timestamp")::VARCHAR AS ns, price, size, exchange, id::VARCHAR AS id, conditions, tape, correction'
-      : 'epoch_ns("timestamp")::VARCHAR AS ns, bid_price, bid_size, bid_exchange, ask_price, ask_size, ask_exchange, conditions, tape';
-  const rows = await query(
-    `SELECT symbol, ${columns} FROM read_parquet('${out}/${dataset}/**/*.parquet', hive_partitioning = true, hive_types = {'symbol': VARCHAR}, filename = true, file_row_number = true)
-     ORDER BY symbol, filename, file_row_number`,
-  );
-  const bySymbol = new Map<string, Row[]>();
-  for (const { symbol, ...rest } of rows) {
-    const list = bySymbol.get(symbol as string) ?? [];
-    list.push(Object.values(rest));
-    bySymbol.set(symbol as string, list);
-  }
-  return bySymbol;
-}
 
 const tradeRow = (t: WireTrade): Row => [wireTimeToNs(t.t).toString(), t.p, t.s, t.x, BigInt.asUintN(64, t.i).toString(), t.c, t.z, t.u ?? null];
 
@@ -212,9 +193,9 @@ describe('trades and quotes from Alpaca', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`${extra[0]} means nothing for trades`));
     }
-    const massive = await runCli(['symbols', 'AAPL', '--data', 'quotes', '--source', 'massive', '--out', out], { MASSIVE_API_KEY: 'k' });
-    expect(massive.code).toBe(2);
-    expect(massive.stderr).toMatch(/source massive has no quotes/);
+    const files = await runCli(['symbols', 'AAPL', '--data', 'quotes', '--source', 'massive-files', '--out', out], { MASSIVE_S3_ACCESS_KEY_ID: 'k', MASSIVE_S3_SECRET_ACCESS_KEY: 's', MASSIVE_S3_ENDPOINT: fake.url });
+    expect(files.code).toBe(2);
+    expect(files.stderr).toMatch(/source massive-files has no quotes; use --source alpaca, massive or synthetic/);
     expect(fake.log).toHaveLength(0);
   }, TIMEOUT);
 });

@@ -1,7 +1,8 @@
 /**
  * A loopback fake of Massive's (formerly Polygon.io) REST market data, written from
- * ../shared/reference/massive-market-data.md (sections 0, 1 and "Auth, errors, limits"). It serves the
- * synthetic market, so tests can compute exactly what it holds (`expectedBars`, `groupedTickers`).
+ * ../shared/reference/massive-market-data.md (sections 0, 1, 2 and "Auth, errors, limits"). It serves the
+ * synthetic market, so tests can compute exactly what it holds (`expectedBars`, `groupedTickers`,
+ * `expectedTrades`, `expectedQuotes`).
  *
  * What it models, and from which reference facts:
  * - Auth by `Authorization: Bearer KEY` or `?apiKey=KEY` (QS-REST); none → 401 "API Key was not
@@ -21,10 +22,28 @@
  *   (the configured ones plus generated extras), `t` = 16:00 New York (issue #250), values identical to
  *   the per-ticker daily bar; rows come in no particular order (a fixed per-date shuffle). A day without
  *   a session → 200 without `results`.
+ * - `GET /v3/trades/{T}` and `GET /v3/quotes/{T}` (section 2, SPEC): `timestamp` (a date or an integer
+ *   of nanoseconds) and `timestamp.gte/.gt/.lte/.lt` (either form) intersect; `order` asc|desc,
+ *   default **desc**; `limit` 1..50000, default 1000; `sort` = `timestamp`. Envelope `results, status,
+ *   request_id, next_url`; `next_url` names the real host, the same path and an opaque `cursor`
+ *   carrying the query and the position, and no key. Rows carry SPEC's fields: `sip_timestamp`,
+ *   `participant_timestamp` and `trf_timestamp` (TRF trades only) as bare JSON integers of nanoseconds
+ *   (beyond 2^53), `sequence_number`, `price`, `size`, `exchange` (an integer), `conditions` (integers,
+ *   absent when none), `id` (a string of digits, up to 2^64-1), `tape` (1, 2, 3), `correction` on
+ *   corrected trades (and 0 on some others); quotes have `bid_*`/`ask_*`, `conditions`, sometimes
+ *   `indicators`, sizes as the model has them (lots before 2025-11-03, shares after). A known ticker
+ *   has `ticksPerDay` rows on each NYSE trading day it is listed: fake-ticks' model (times, prices,
+ *   sizes, ids, ties) in Massive's fields. Interpretations: members in alphabetical order (so
+ *   `sip_timestamp` is never first); a date names its New York day (`.gt` a date: after that day,
+ *   `.lt`: before it); nothing matching → 200 without `results` (like the aggregates); a page holds
+ *   at most `tickPageRows` rows whatever `limit` says (so tests page with few rows); unknown
+ *   parameters → 400; a cursor's parameters override the query's; participant ids are A = 1 … Z = 26
+ *   of fake-ticks' letters (D, the TRF, = 4); condition and correction codes are a plausible fixed
+ *   mapping; an empty bid side is left out, an empty ask side is zeros (both forms are served).
  * - 403 `{"status":"NOT_AUTHORIZED","message":…}` for a range older than the plan's history, a future
- *   date (issue #313), or an endpoint outside the plan; 429 `{"status":"ERROR","error":…}` past the rate
- *   limit; 5xx as short JSON or text. `X-Request-Id` on every response; no X-RateLimit-* headers (none
- *   are documented for Massive).
+ *   date (issue #313), or an endpoint outside the plan (grouped daily, trades or quotes); 429
+ *   `{"status":"ERROR","error":…}` past the rate limit; 5xx as short JSON or text. `X-Request-Id` on
+ *   every response; no X-RateLimit-* headers (none are documented for Massive).
  * - Injectable faults drawn on arrival from a seeded generator (502/503/504), a provider that is down
  *   (every request 503), a 429 storm, latency, and holding requests to stop a client at a known point.
  * - Corporate actions (section 4; the model is ./corporate-actions.ts): the fake has a notion of "now"
@@ -52,7 +71,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { isNyseTradingDay, nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { intradayMinutes, isIntraday, parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { addDays, isIsoDate, isoFromParts, MINUTE_MS, nyDateOf, nyMidnightUtc, nyWallToUtc, weekday } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
@@ -60,6 +79,7 @@ import {
   actionId, barAdjuster, checkActions, type FakeCorporateAction, historicalFactor, isSplit, sessionBefore, splitFactor, visibleActions,
 } from './corporate-actions.js';
 import { DEFAULT_FAKE_SYMBOLS, type FakeSymbol, type LoggedRequest as BaseLoggedRequest, mulberry32 } from './fake-alpaca.js';
+import { DEFAULT_TICKS_PER_DAY, type FakeTickKind, generatedDay, searchTime, type TickDay, type TickRows, type WireQuote, type WireTrade } from './fake-ticks.js';
 import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
 
 export type { FakeSymbol };
@@ -77,6 +97,12 @@ export interface FakeMassiveOptions {
   historyFrom?: string;
   /** The grouped endpoint → 403 "You are not entitled to this data…". */
   groupedNotEntitled?: boolean;
+  /** These tick endpoints → 403 "You are not entitled to this data…" (trades need a Developer plan, quotes an Advanced one). */
+  ticksNotEntitled?: FakeTickKind[];
+  /** Trades/quotes per ticker and trading day; default fake-ticks' DEFAULT_TICKS_PER_DAY. A ticker's own `ticksPerDay` wins. */
+  ticksPerDay?: Partial<Record<FakeTickKind, number>>;
+  /** Rows a trades/quotes page holds at most, whatever `limit` asks; default 50000. */
+  tickPageRows?: number;
   /**
    * Sugar for split actions (always visible): `ratio` new shares per old share on the ex-date `date`
    * (≥ 1 a forward split old 1 → new ratio; < 1 a reverse split old 1/ratio → new 1). With adjusted=true,
@@ -92,7 +118,7 @@ export interface FakeMassiveOptions {
     serverErrorRate?: number;
     /** Every request gets 503. */
     down?: boolean;
-    /** The first `count` aggregate/grouped requests get 429. */
+    /** The first `count` data requests (aggregates, grouped, trades, quotes) get 429. */
     storm?: { count: number };
   };
   /** Fixed latency added to every response. */
@@ -134,6 +160,11 @@ const NOT_ENTITLED = `You are not entitled to this data. ${PRICING}`;
 const NO_TIMEFRAME = `Your plan doesn't include this data timeframe. ${PRICING}`;
 const RATE_LIMITED = "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue.";
 const BAD_TIME = 'Could not parse the time parameter: use YYYY-MM-DD or Unix MS Timestamps';
+const TICKS_DEFAULT_LIMIT = 1_000;
+const TICK_PARAMS = ['timestamp', 'timestamp.gte', 'timestamp.gt', 'timestamp.lte', 'timestamp.lt', 'order', 'limit', 'sort'];
+/** `/v3/trades/{ticker}` or `/v3/quotes/{ticker}`. */
+const TICKS_PATH = /^\/v3\/(trades|quotes)\/([^/]+)$/;
+const NS_PER_MS = 1_000_000n;
 const ACTIONS_DEFAULT_LIMIT = 100;
 const ACTIONS_MAX_LIMIT = 5_000;
 
@@ -266,6 +297,97 @@ function unpackBar(packed: Float64Array, i: number): BarTuple {
   return [packed[k], packed[k + 1], packed[k + 2], packed[k + 3], packed[k + 4], packed[k + 5], packed[k + 6], packed[k + 7]];
 }
 
+/** A trade as Massive serves it (SPEC fields); nanosecond stamps are bigints, which a JS number cannot hold. */
+export interface MassiveTrade {
+  conditions?: number[];
+  correction?: number;
+  exchange: number;
+  id: string;
+  participant_timestamp: bigint;
+  price: number;
+  sequence_number: number;
+  sip_timestamp: bigint;
+  size: number;
+  tape: number;
+  trf_id?: number;
+  trf_timestamp?: bigint;
+}
+
+/** A quote as Massive serves it; a side without a quote is absent or zeros (exchange 0). */
+export interface MassiveQuote {
+  ask_exchange?: number;
+  ask_price?: number;
+  ask_size?: number;
+  bid_exchange?: number;
+  bid_price?: number;
+  bid_size?: number;
+  conditions?: number[];
+  indicators?: number[];
+  participant_timestamp: bigint;
+  sequence_number: number;
+  sip_timestamp: bigint;
+  tape: number;
+}
+
+export interface MassiveTicks {
+  trades: MassiveTrade;
+  quotes: MassiveQuote;
+}
+
+/** fake-ticks' one-letter participant codes as Massive's integer ids: A = 1 … Z = 26. */
+const participantId = (letter: string): number => letter.charCodeAt(0) - 64;
+/** The FINRA trade reporting facility ('D'): its trades also carry trf_timestamp and trf_id. */
+const TRF_PARTICIPANT = participantId('D');
+const TAPE_NUMBERS: Record<string, number> = { A: 1, B: 2, C: 3 };
+/** Form T, odd lot, intermarket sweep; a regular sale ('@' or ' ') carries no code. */
+const TRADE_CONDITION_IDS: Record<string, number> = { T: 12, I: 37, F: 14 };
+const QUOTE_CONDITION_IDS: Record<string, number> = { R: 1, Y: 2, A: 3, B: 4, O: 5, C: 6 };
+const CORRECTION_IDS: Record<string, number> = { canceled: 8, incorrect: 7, corrected: 12 };
+
+/** Row k of a day: stamps and sequence numbers around the model's time (increasing, not contiguous). */
+function stamps(sip: bigint, k: number): { participant_timestamp: bigint; sequence_number: number; sip_timestamp: bigint } {
+  return { participant_timestamp: sip - BigInt(1_000 + (k % 97) * 1_013), sequence_number: 1_000 + 3 * k + (k % 2), sip_timestamp: sip };
+}
+
+function massiveTrade(t: WireTrade, sip: bigint, k: number): MassiveTrade {
+  const trade: MassiveTrade = { ...stamps(sip, k), exchange: participantId(t.x), id: t.i.toString(), price: t.p, size: t.s, tape: TAPE_NUMBERS[t.z] };
+  const conditions = t.c.filter((c) => Object.hasOwn(TRADE_CONDITION_IDS, c)).map((c) => TRADE_CONDITION_IDS[c]);
+  if (conditions.length > 0) trade.conditions = conditions;
+  if (t.u !== undefined) trade.correction = CORRECTION_IDS[t.u];
+  else if (k % 7 === 3) trade.correction = 0;
+  if (trade.exchange === TRF_PARTICIPANT) {
+    trade.trf_id = 201;
+    trade.trf_timestamp = trade.participant_timestamp + 250n;
+  }
+  return trade;
+}
+
+function massiveQuote(q: WireQuote, sip: bigint, k: number): MassiveQuote {
+  const quote: MassiveQuote = { ...stamps(sip, k), conditions: q.c.map((c) => QUOTE_CONDITION_IDS[c]), tape: TAPE_NUMBERS[q.z] };
+  // fake-ticks' empty side (' ', 0, 0): an empty bid is left out, an empty ask is zeros, so both forms are served.
+  if (q.bx !== ' ') Object.assign(quote, { bid_exchange: participantId(q.bx), bid_price: q.bp, bid_size: q.bs });
+  Object.assign(quote, q.ax === ' ' ? { ask_exchange: 0, ask_price: 0, ask_size: 0 } : { ask_exchange: participantId(q.ax), ask_price: q.ap, ask_size: q.as });
+  if (k % 11 === 5) quote.indicators = [604];
+  return quote;
+}
+
+/** A row as Massive writes it: members in alphabetical order, nanosecond stamps as bare (exact) integers. */
+function tickRowJson(row: MassiveTrade | MassiveQuote): string {
+  const members = Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${members.map(([k, v]) => `"${k}":${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)}`).join(',')}}`;
+}
+
+/** What a `timestamp` value names as [start, end) ns: a date its New York day, an integer that nanosecond. */
+function tickInstants(value: string): { start: bigint; end: bigint } | undefined {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    if (!isIsoDate(value)) return undefined;
+    return { start: BigInt(nyMidnightUtc(value)) * NS_PER_MS, end: BigInt(nyMidnightUtc(addDays(value, 1))) * NS_PER_MS };
+  }
+  if (!/^\d{1,19}$/.test(value)) return undefined;
+  const ns = BigInt(value);
+  return { start: ns, end: ns + 1n };
+}
+
 export class FakeMassive extends LoopbackServer {
   readonly apiKey: string;
   readonly log: LoggedRequest[] = [];
@@ -333,6 +455,31 @@ export class FakeMassive extends LoopbackServer {
     return this.log.filter((r) => r.path.startsWith('/v2/aggs/grouped/'));
   }
 
+  get tradeRequests(): LoggedRequest[] {
+    return this.log.filter((r) => r.path.startsWith('/v3/trades/'));
+  }
+
+  get quoteRequests(): LoggedRequest[] {
+    return this.log.filter((r) => r.path.startsWith('/v3/quotes/'));
+  }
+
+  /** Every trade the server holds for a ticker stamped in [startMs, endMs), oldest first: what a correct client stores. */
+  expectedTrades(ticker: string, startMs: number, endMs: number): MassiveTrade[] {
+    return this.expectedTicks('trades', ticker, startMs, endMs);
+  }
+
+  expectedQuotes(ticker: string, startMs: number, endMs: number): MassiveQuote[] {
+    return this.expectedTicks('quotes', ticker, startMs, endMs);
+  }
+
+  expectedTicks<K extends FakeTickKind>(kind: K, ticker: string, startMs: number, endMs: number): MassiveTicks[K][] {
+    const rows: MassiveTicks[K][] = [];
+    for (const span of this.tickSpans(kind, ticker, BigInt(startMs) * NS_PER_MS, BigInt(endMs) * NS_PER_MS, false)) {
+      for (let k = span.from; k < span.to; k++) rows.push(span.day.at(k));
+    }
+    return rows;
+  }
+
   /**
    * Bars the server holds for a ticker with window start in [startMs, endMs] inclusive, as the per-ticker endpoint serves them.
    * An extra (grouped-only) ticker has daily bars only: those grouped daily serves, stamped at New York midnight.
@@ -374,6 +521,35 @@ export class FakeMassive extends LoopbackServer {
       this.adjusters.set(ticker, adjuster);
     }
     return adjuster(bar);
+  }
+
+  /**
+   * A ticker's trades or quotes of a New York date, oldest first: fake-ticks' model in Massive's
+   * fields; none for an unknown or unlisted ticker or a day without a session.
+   */
+  private tickDay<K extends FakeTickKind>(kind: K, ticker: string, date: string): TickDay<MassiveTicks[K]> | undefined {
+    const listing = this.listing(ticker, false);
+    const midnight = nyMidnightUtc(date);
+    if (!listing || !isNyseTradingDay(date) || midnight < listing[0] || midnight > listing[1]) return undefined;
+    const count = this.tickers[ticker].ticksPerDay?.[kind] ?? this.options.ticksPerDay?.[kind] ?? DEFAULT_TICKS_PER_DAY[kind];
+    if (count <= 0) return undefined;
+    const day = generatedDay(kind, ticker, date, count, this.seed);
+    const convert = (kind === 'trades' ? massiveTrade : massiveQuote) as (row: TickRows[K], sip: bigint, k: number) => MassiveTicks[K];
+    return { length: day.length, at: (k) => convert(day.at(k), day.timeNs(k), k), timeNs: (k) => day.timeNs(k) };
+  }
+
+  /** A ticker's rows stamped in [fromNs, toNs) as index ranges, day by day, newest day first when `desc`. */
+  private *tickSpans<K extends FakeTickKind>(kind: K, ticker: string, fromNs: bigint, toNs: bigint, desc: boolean): Generator<{ day: TickDay<MassiveTicks[K]>; from: number; to: number }> {
+    if (toNs <= fromNs) return;
+    const first = nyDateOf(Number(fromNs / NS_PER_MS));
+    const last = nyDateOf(Number((toNs - 1n) / NS_PER_MS));
+    for (let date = desc ? last : first; desc ? date >= first : date <= last; date = addDays(date, desc ? -1 : 1)) {
+      const day = this.tickDay(kind, ticker, date);
+      if (!day) continue;
+      const from = searchTime(day, fromNs);
+      const to = searchTime(day, toNs);
+      if (from < to) yield { day, from, to };
+    }
   }
 
   /** The raw daily close of the last session before `exDate`, if the ticker traded then. */
@@ -484,7 +660,8 @@ export class FakeMassive extends LoopbackServer {
     const now = Date.now();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const query = Object.fromEntries(url.searchParams.entries());
-    const isData = url.pathname.startsWith('/v2/aggs/');
+    const ticks = TICKS_PATH.exec(url.pathname);
+    const isData = url.pathname.startsWith('/v2/aggs/') || ticks !== null;
     // Faults are drawn on arrival: how a request fails depends on its arrival index alone.
     const [errorDraw, kindDraw] = isData ? [this.random(), this.random()] : [1, 0];
     this.requestCount += 1;
@@ -509,7 +686,7 @@ export class FakeMassive extends LoopbackServer {
     const error = (status: number, message: string): Answer => ({ status, body: { status: 'ERROR', request_id: requestId, error: message } });
 
     if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
-    // Only data requests (aggregates or grouped) count toward a hold.
+    // Only data requests (aggregates, grouped, trades, quotes) count toward a hold.
     if (isData && this.holdIfDue(req, entry)) return;
 
     const faults = this.options.faults ?? {};
@@ -543,6 +720,7 @@ export class FakeMassive extends LoopbackServer {
     if (segments.length === 9 && segments.slice(1, 8).join('/') === 'v2/aggs/grouped/locale/us/market/stocks') {
       return send(this.grouped(segments[8], query, requestId, now));
     }
+    if (ticks) return send(this.ticks(ticks[1] as FakeTickKind, segments[3], query, requestId, now));
     if (url.pathname === '/stocks/v1/splits') return send(this.actionList(SPLIT_LIST, query, requestId));
     if (url.pathname === '/stocks/v1/dividends') return send(this.actionList(DIVIDEND_LIST, query, requestId));
     send({ status: 404, body: { status: 'NOT_FOUND', request_id: requestId, message: 'Not found' } });
@@ -637,6 +815,71 @@ export class FakeMassive extends LoopbackServer {
       `{"queryCount":${rows.length},"resultsCount":${rows.length},"adjusted":${adjusted},"results":[${rows.join(',')}],` +
       `"status":"OK","request_id":"${requestId}","count":${rows.length}}`;
     return { status: 200, body: new RawJson(json), headers: { 'X-Item-Count': String(rows.length) } };
+  }
+
+  /** `GET /v3/trades/{T}` or `/v3/quotes/{T}`: rows in the timestamp bounds, in the order asked, paged by an opaque cursor. */
+  private ticks(kind: FakeTickKind, ticker: string, query: Record<string, string>, requestId: string, now: number): Answer {
+    const error = (message: string): Answer => ({ status: 400, body: { status: 'ERROR', request_id: requestId, error: message } });
+    if (this.options.ticksNotEntitled?.includes(kind)) return notAuthorized(requestId, NOT_ENTITLED);
+    // A cursor carries the first request's parameters and the rows served so far; the rest of the query is then ignored.
+    let params: Record<string, string> = Object.fromEntries(Object.entries(query).filter(([k]) => k !== 'apiKey'));
+    let offset = 0;
+    if (query.cursor !== undefined) {
+      params = Object.fromEntries(new URLSearchParams(Buffer.from(query.cursor, 'base64url').toString('utf8')).entries());
+      offset = /^\d{1,9}$/.test(params.offset ?? '') ? Number(params.offset) : Number.NaN;
+      delete params.offset;
+      if (!Number.isInteger(offset)) return error('Invalid cursor');
+    }
+    const unknown = Object.keys(params).find((name) => !TICK_PARAMS.includes(name));
+    if (unknown !== undefined) return error(`Unknown query parameter '${unknown}'`);
+    const order = params.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') return error("order must be 'asc' or 'desc'");
+    if ((params.sort ?? 'timestamp') !== 'timestamp') return error("sort must be 'timestamp'");
+    const limit = params.limit === undefined ? TICKS_DEFAULT_LIMIT : /^\d{1,9}$/.test(params.limit) ? Number(params.limit) : Number.NaN;
+    if (!(limit >= 1 && limit <= MAX_LIMIT)) return error(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+
+    // The bounds as [from, to) ns; nothing after the present exists.
+    const nowNs = BigInt(now) * NS_PER_MS;
+    let from = 0n;
+    let to = nowNs;
+    for (const op of ['', '.gte', '.gt', '.lte', '.lt']) {
+      const value = params[`timestamp${op}`];
+      if (value === undefined) continue;
+      const named = tickInstants(value);
+      if (!named) return error(`timestamp${op}: use YYYY-MM-DD or a Unix nanosecond timestamp`);
+      if (op === '' || op === '.gte') from = from > named.start ? from : named.start;
+      if (op === '.gt') from = from > named.end ? from : named.end;
+      if (op === '' || op === '.lte') to = to < named.end ? to : named.end;
+      if (op === '.lt') to = to < named.start ? to : named.start;
+    }
+    if (this.options.historyFrom !== undefined && from < BigInt(nyMidnightUtc(this.options.historyFrom)) * NS_PER_MS) return notAuthorized(requestId, NO_TIMEFRAME);
+    if (from > nowNs) return notAuthorized(requestId, NO_TIMEFRAME);
+
+    // Rows [offset, offset + pageRows) of the matching ones in order, and whether any follows.
+    const pageRows = Math.min(limit, this.options.tickPageRows ?? MAX_LIMIT);
+    const rows: (MassiveTrade | MassiveQuote)[] = [];
+    let skip = offset;
+    let more = false;
+    for (const span of this.tickSpans(kind, ticker, from, to, order === 'desc')) {
+      const count = span.to - span.from;
+      if (skip >= count) {
+        skip -= count;
+        continue;
+      }
+      for (let n = skip; n < count && !more; n++) {
+        if (rows.length === pageRows) more = true;
+        else rows.push(span.day.at(order === 'desc' ? span.to - 1 - n : span.from + n));
+      }
+      skip = 0;
+      if (more) break;
+    }
+    if (rows.length === 0) return { status: 200, body: { status: 'OK', request_id: requestId } };
+    let tail = '';
+    if (more) {
+      const cursor = Buffer.from(new URLSearchParams({ ...params, offset: String(offset + rows.length) }).toString()).toString('base64url');
+      tail = `,"next_url":${JSON.stringify(`${REAL_BASE}/v3/${kind}/${encodeURIComponent(ticker)}?cursor=${cursor}`)}`;
+    }
+    return { status: 200, body: new RawJson(`{"results":[${rows.map(tickRowJson).join(',')}],"status":"OK","request_id":"${requestId}"${tail}}`) };
   }
 
   // ---- corporate actions ------------------------------------------------------------------------

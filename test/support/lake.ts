@@ -35,3 +35,25 @@ export async function readLake(storage: string, dataset: string): Promise<Map<st
   }
   return out;
 }
+
+/** A stored tick as comparable values: the exact nanosecond stamp and id as text, then the other columns in schema order. */
+export type TickRow = unknown[];
+
+/** Every row of a tick dataset, per symbol, in file order (days ascending, rows as stored). */
+export async function readTicks(storage: string, dataset: string, kind: 'trades' | 'quotes'): Promise<Map<string, TickRow[]>> {
+  const columns =
+    kind === 'trades'
+      ? 'epoch_ns("timestamp")::VARCHAR AS ns, price, size, exchange, id::VARCHAR AS id, conditions, tape, correction'
+      : 'epoch_ns("timestamp")::VARCHAR AS ns, bid_price, bid_size, bid_exchange, ask_price, ask_size, ask_exchange, conditions, tape';
+  const rows = await query(
+    `SELECT symbol, ${columns} FROM read_parquet('${lakeGlob(storage, dataset)}', hive_partitioning = true, hive_types = {'symbol': VARCHAR}, filename = true, file_row_number = true)
+     ORDER BY symbol, filename, file_row_number`,
+  );
+  const bySymbol = new Map<string, TickRow[]>();
+  for (const { symbol, ...rest } of rows) {
+    const list = bySymbol.get(symbol as string) ?? [];
+    list.push(Object.values(rest));
+    bySymbol.set(symbol as string, list);
+  }
+  return bySymbol;
+}

@@ -20,7 +20,8 @@ export function adjustedParam(adjustment: string | undefined): 'true' | 'false' 
   return adjustment === 'split' ? 'true' : 'false';
 }
 
-function trimBase(baseUrl: string): string {
+/** The configured base URL without trailing slashes, for appending paths. */
+export function trimBase(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, '');
 }
 
