@@ -93,8 +93,9 @@ export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, c
   const data = (flags.data ?? 'bars') as DataKind;
   if (data !== 'bars') {
     // Ticks have neither: a flag that would be ignored is a mistake worth saying.
-    for (const [flag, value] of [['--timeframe', flags.timeframe], ['--adjustment', flags.adjustment], ['--partition', flags.partition]] as const) {
-      if (value !== undefined) throw new UsageError(`${flag} means nothing for ${data} (they are never aggregated or adjusted, and are stored per symbol and day); leave it out`);
+    const given: [string, unknown][] = [['--timeframe', flags.timeframe], ['--adjustment', flags.adjustment], ['--partition', flags.partition], ['--lookback', flags.lookback], ['--no-actions', flags.actions === false ? true : undefined]];
+    for (const [flag, value] of given) {
+      if (value !== undefined) throw new UsageError(`${flag} means nothing for ${data} (they are never aggregated or adjusted, have no correction window or corporate actions, and are stored per symbol and day); leave it out`);
     }
   }
   const { settings, warnings } = settingsFromFlags(flags, ctx.env);

@@ -141,8 +141,10 @@ export class Ledger {
 
   /** A partition's file was removed (its period has no rows any more). */
   removePartition(key: PartitionKey): void {
-    const e = this.entry(key.symbol);
-    e.partitions = e.partitions.filter((id) => id !== partitionId(key));
+    const e = this.entries.get(key.symbol);
+    const id = partitionId(key);
+    if (!e?.partitions.includes(id)) return;
+    e.partitions = e.partitions.filter((p) => p !== id);
     this.dirty = true;
   }
 

@@ -32,7 +32,8 @@ export class TextListCodes {
   readonly values: (readonly string[] | null)[] = [null];
 
   code(list: readonly string[]): number {
-    const key = list.join('\u0000');
+    // The length first: [] and [''] are different lists.
+    const key = `${list.length}\u0000${list.join('\u0000')}`;
     let code = this.codes.get(key);
     if (code === undefined) {
       code = this.values.length;

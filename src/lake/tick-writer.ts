@@ -2,10 +2,12 @@
  * Writes ticks into the lake one New York day at a time: `symbol=S/year=Y/month=M/day=D/data.parquet`,
  * rows in time order (ties in the provider's order). A day is fetched whole and replaced whole, so
  * its file is built in the staging area and renamed over the old one: a crash at any moment leaves
- * each day either old or new. Rows arrive in symbol-then-time order; at most one part (PART_ROWS
- * rows) per unit is held in JavaScript memory, however large the day: full parts are inserted into
- * a DuckDB table of the open day (which spills to the staging area beyond DuckDB's memory limit),
- * and the table is written to the day's file, once, when the next day or symbol starts.
+ * each day either old or new. Rows arrive in symbol-then-time order; at most two parts (PART_ROWS
+ * rows: the one filling and the one being inserted) per unit are held in JavaScript memory, however
+ * large the day: full parts are inserted into a DuckDB table of the open day (which spills to the
+ * staging area beyond DuckDB's memory limit), and the table is written to a temp file, once, when
+ * the next day or symbol starts. A unit's days are published together when its request is over, so
+ * a unit that fails (a page out of order, say) publishes nothing.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -20,14 +22,14 @@ import { allocateBatch, batchFields, type ColumnBatch, columnOf, type DatasetSch
 import { schemaColumnsSql, UnitRowsFunction } from './unit-rows.js';
 import type { CommittedPartition } from './unit-write.js';
 
-/** Rows of a day held in memory before they go to a part file. */
+/** Rows of a day held in JavaScript memory before they are inserted into the day's DuckDB table. */
 export const PART_ROWS = 65_536;
 /** DuckDB writes at once (each COPY's scan is fed by the JS thread). */
 const WRITE_CONCURRENCY = 3;
 const TWO_POW_32 = 4294967296;
 let tableCounter = 0;
 
-/** Rows outside the unit's window, or a symbol's day served twice: the unit fails, nothing of the day is published. */
+/** Rows outside the unit's window, or a symbol's day served twice: the unit fails and publishes nothing. */
 export class TickOrderError extends Error {
   constructor(message: string) {
     super(message);
@@ -146,6 +148,8 @@ export class TickUnitWrite {
   private readonly days = new Set<string>();
   private readonly windowStart: NsInstant;
   private readonly windowEnd: NsInstant;
+  /** Days written to temp files, published together by `finish`. */
+  private readonly written: { temp: string; target: string; day: CommittedPartition }[] = [];
   /** Day tables this unit created and has not dropped. */
   private readonly createdTables = new Set<string>();
   /**
@@ -201,12 +205,16 @@ export class TickUnitWrite {
     for (let r = from; r < to; r++) {
       const hi = highAt(time, r);
       const lo = lowAt(time, r);
-      if (day.rows > 0 && (hi < day.lastHi || (hi === day.lastHi && lo < day.lastLo))) day.sorted = false;
+      if (day.rows + (r - from) > 0 && (hi < day.lastHi || (hi === day.lastHi && lo < day.lastLo))) {
+        day.sorted = false;
+        // Out of order: the day's earliest row may be any row.
+        day.firstMs = Math.min(day.firstMs, msOf(hi, lo));
+      }
       day.lastHi = hi;
       day.lastLo = lo;
+      day.lastMs = Math.max(day.lastMs, msOf(hi, lo));
     }
-    if (day.rows === 0) day.firstMs = msOf(highAt(time, from), lowAt(time, from));
-    day.lastMs = Math.max(day.lastMs, msOf(highAt(time, to - 1), lowAt(time, to - 1)));
+    if (day.rows === 0) day.firstMs = Math.min(day.firstMs, msOf(highAt(time, from), lowAt(time, from)));
     day.rows += to - from;
     let at = from;
     while (at < to) {
@@ -242,7 +250,7 @@ export class TickUnitWrite {
       sorted: true,
       lastHi: 0,
       lastLo: 0,
-      firstMs: 0,
+      firstMs: Infinity,
       lastMs: -Infinity,
     };
   }
@@ -285,7 +293,7 @@ export class TickUnitWrite {
     }
   }
 
-  /** Publish the open day: its table, in time order, written to a temp file renamed over the stored one. */
+  /** Close the open day: its table, in time order, written to a temp file that `finish` renames over the stored one. */
   private async closeDay(): Promise<void> {
     const day = this.day;
     if (!day) return;
@@ -304,8 +312,7 @@ export class TickUnitWrite {
     } finally {
       await this.dropTable(day.table);
     }
-    await publishFiles([{ temp: file, target }]);
-    this.handlers.onDay({ key: day.key, rows: day.rows, firstBar: day.firstMs, lastBar: day.lastMs });
+    this.written.push({ temp: file, target, day: { key: day.key, rows: day.rows, firstBar: day.firstMs, lastBar: day.lastMs } });
   }
 
   private async dropTable(table: string): Promise<void> {
@@ -314,11 +321,15 @@ export class TickUnitWrite {
   }
 
   /**
-   * The request is over: publish the last day, and remove the stored file of every day in the window
-   * that now has no rows for a symbol (the provider's day is empty: the lake's must be too).
+   * The request is over: publish the unit's days together (one batch of fsyncs), and remove the
+   * stored file of every day in the window that now has no rows for a symbol (the provider's day is
+   * empty: the lake's must be too).
    */
   async finish(): Promise<void> {
     await this.closeDay();
+    const written = this.written.splice(0);
+    await publishFiles(written);
+    for (const w of written) this.handlers.onDay(w.day);
     const first = dateToDayNumber(nyDateOf(this.window.start));
     const last = dateToDayNumber(nyDateOf(this.window.end - 1));
     for (let s = 0; s < this.symbols.length; s++) {
@@ -327,19 +338,25 @@ export class TickUnitWrite {
         if (this.days.has(`${s} ${date}`)) continue;
         const key = dayPartitionKey(this.symbols[s], date);
         const file = partitionFile(this.writer.storage, this.writer.dataset, key);
-        if (!(await fileExists(file))) continue;
-        await fs.rm(file);
-        await fsyncDir(path.dirname(file));
+        if (await fileExists(file)) {
+          await fs.rm(file);
+          await fsyncDir(path.dirname(file));
+        }
+        // Also when the file was already gone: the ledger must not expect it any more.
         this.handlers.onDayRemoved(key);
       }
     }
   }
 
-  /** Give the buffer back and drop an unfinished day's table; the unit's staging directory is removed by the caller. */
+  /**
+   * Give the buffer back and drop every day table still held (an unfinished day's, or one whose
+   * close failed); days written but not published stay in the unit's staging directory, which the
+   * caller removes.
+   */
   async release(): Promise<void> {
     await this.inserting?.catch(() => undefined);
     this.writer.recycle(this.buffer);
-    if (this.day) await this.dropTable(this.day.table).catch(() => undefined);
     this.day = undefined;
+    for (const table of [...this.createdTables]) await this.dropTable(table).catch(() => undefined);
   }
 }

@@ -26,8 +26,8 @@ export interface TickRunOptions extends RunOptionsBase {
 /** What datasets of ticks record as their timeframe. */
 export const TICK_TIMEFRAME = 'tick';
 /**
- * DuckDB's share of a tick run's memory: joining a large day's parts sorts it, and beyond this the
- * sort spills to the staging area instead of growing the process.
+ * DuckDB's share of a tick run's memory: the open days' tables (a liquid symbol's day of quotes is
+ * millions of rows) spill to the staging area beyond it instead of growing the process.
  */
 const TICK_DUCKDB_MEMORY = '512MB';
 

@@ -188,7 +188,7 @@ describe('trades and quotes from Alpaca', () => {
   it('refuses options that mean nothing for ticks, and sources without them, before any request', async () => {
     const fake = await serve({});
     const out = tempDir();
-    for (const extra of [['--timeframe', '1Min'], ['--adjustment', 'split'], ['--partition', 'month']]) {
+    for (const extra of [['--timeframe', '1Min'], ['--adjustment', 'split'], ['--partition', 'month'], ['--lookback', '3'], ['--no-actions']]) {
       const r = await runCli(['symbols', 'AAPL', '--data', 'trades', ...extra, '--out', out], fakeEnv(fake));
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`${extra[0]} means nothing for trades`));
