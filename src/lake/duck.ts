@@ -3,8 +3,13 @@ import os from 'node:os';
 import { DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 
-export async function openDuckDB(threads = Math.max(1, os.availableParallelism()), memoryLimit?: string): Promise<DuckDBInstance> {
-  return DuckDBInstance.create(':memory:', { threads: String(threads), ...(memoryLimit ? { memory_limit: memoryLimit } : {}) });
+/** An in-memory instance; with a memory limit, what exceeds it spills to `tempDirectory` when one is given. */
+export async function openDuckDB(threads = Math.max(1, os.availableParallelism()), memoryLimit?: string, tempDirectory?: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(':memory:', {
+    threads: String(threads),
+    ...(memoryLimit ? { memory_limit: memoryLimit } : {}),
+    ...(tempDirectory ? { temp_directory: tempDirectory } : {}),
+  });
 }
 
 export async function connectUtc(instance: DuckDBInstance): Promise<DuckDBConnection> {

@@ -87,7 +87,7 @@ export const TRADES_SCHEMA = {
     { name: 'id', field: 'id', type: 'uint64' },
     { name: 'conditions', field: 'conditions', type: 'text_list' },
     { name: 'tape', field: 'tape', type: 'text' },
-    /** The provider's correction flag (Alpaca: canceled, incorrect, corrected); NULL for a valid trade. */
+    /** The provider's correction or cancellation flag as text; NULL for a valid trade. */
     { name: 'correction', field: 'correction', type: 'text' },
   ],
   timeColumn: 'timestamp',
@@ -145,6 +145,18 @@ export function allocateBatch<S extends DatasetSchema>(schema: S, capacity: numb
   const batch: Record<string, unknown> = { length: 0, symbol: new Float64Array(capacity) };
   for (const c of schema.columns) batch[c.field] = isBigIntColumn(c.type) ? new BigInt64Array(capacity) : new Float64Array(capacity);
   return batch as BatchOf<S>;
+}
+
+/** The batch with twice the capacity, its rows kept (every column is 8 bytes a row, whatever its type). */
+export function growBatch<S extends DatasetSchema>(schema: S, batch: BatchOf<S>): BatchOf<S> {
+  const bigger = allocateBatch(schema, batch.symbol.length * 2);
+  for (const field of batchFields(schema)) {
+    const from = columnOf(batch, field);
+    const to = columnOf(bigger, field);
+    new Uint8Array(to.buffer, to.byteOffset, from.byteLength).set(new Uint8Array(from.buffer, from.byteOffset, from.byteLength));
+  }
+  bigger.length = batch.length;
+  return bigger;
 }
 
 export function isBigIntColumn(type: ColumnType): boolean {

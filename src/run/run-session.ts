@@ -88,12 +88,7 @@ export async function withRunSession<T>(options: RunSessionOptions, duckOptions:
     // Leftovers of a crashed run: safe to delete, we hold the lock.
     await fs.rm(stagingRoot(storage), { recursive: true, force: true });
     await fs.mkdir(staging, { recursive: true });
-    duck = await openDuckDB(duckOptions.threads, duckOptions.memoryLimit);
-    if (duckOptions.memoryLimit) {
-      const connection = await duck.connect();
-      await connection.run(`SET temp_directory = '${path.join(staging, 'duckdb').replace(/'/g, "''")}'`);
-      connection.closeSync();
-    }
+    duck = await openDuckDB(duckOptions.threads, duckOptions.memoryLimit, path.join(staging, 'duckdb'));
     return await body({ started, source, breaker, duck, staging });
   } finally {
     await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);

@@ -388,6 +388,18 @@ function tickInstants(value: string): { start: bigint; end: bigint } | undefined
   return { start: ns, end: ns + 1n };
 }
 
+/**
+ * A cursor carries the first request's parameters and the rows served so far; the rest of the query
+ * is then ignored. Without a cursor: the query itself, from row 0. Undefined: a cursor we did not issue.
+ */
+function readCursor(query: Record<string, string>): { params: Record<string, string>; offset: number } | undefined {
+  if (query.cursor === undefined) return { params: Object.fromEntries(Object.entries(query).filter(([k]) => k !== 'apiKey' && k !== 'cursor')), offset: 0 };
+  const params = Object.fromEntries(new URLSearchParams(Buffer.from(query.cursor, 'base64url').toString('utf8')).entries());
+  const offset = /^\d{1,9}$/.test(params.offset ?? '') ? Number(params.offset) : Number.NaN;
+  delete params.offset;
+  return Number.isInteger(offset) ? { params, offset } : undefined;
+}
+
 export class FakeMassive extends LoopbackServer {
   readonly apiKey: string;
   readonly log: LoggedRequest[] = [];
@@ -821,15 +833,9 @@ export class FakeMassive extends LoopbackServer {
   private ticks(kind: FakeTickKind, ticker: string, query: Record<string, string>, requestId: string, now: number): Answer {
     const error = (message: string): Answer => ({ status: 400, body: { status: 'ERROR', request_id: requestId, error: message } });
     if (this.options.ticksNotEntitled?.includes(kind)) return notAuthorized(requestId, NOT_ENTITLED);
-    // A cursor carries the first request's parameters and the rows served so far; the rest of the query is then ignored.
-    let params: Record<string, string> = Object.fromEntries(Object.entries(query).filter(([k]) => k !== 'apiKey'));
-    let offset = 0;
-    if (query.cursor !== undefined) {
-      params = Object.fromEntries(new URLSearchParams(Buffer.from(query.cursor, 'base64url').toString('utf8')).entries());
-      offset = /^\d{1,9}$/.test(params.offset ?? '') ? Number(params.offset) : Number.NaN;
-      delete params.offset;
-      if (!Number.isInteger(offset)) return error('Invalid cursor');
-    }
+    const cursor = readCursor(query);
+    if (!cursor) return error('Invalid cursor');
+    const { params, offset } = cursor;
     const unknown = Object.keys(params).find((name) => !TICK_PARAMS.includes(name));
     if (unknown !== undefined) return error(`Unknown query parameter '${unknown}'`);
     const order = params.order ?? 'desc';
@@ -921,15 +927,9 @@ export class FakeMassive extends LoopbackServer {
   /** `GET /stocks/v1/splits` or `/stocks/v1/dividends`: filtered, sorted, paged with `next_url`. */
   private actionList(list: ActionList, query: Record<string, string>, requestId: string): Answer {
     const error = (message: string): Answer => ({ status: 400, body: { status: 'ERROR', request_id: requestId, error: message } });
-    // A cursor carries the first request's parameters and the offset; the rest of the query is then ignored.
-    let params: Record<string, string> = Object.fromEntries(Object.entries(query).filter(([k]) => k !== 'apiKey' && k !== 'cursor'));
-    let offset = 0;
-    if (query.cursor !== undefined) {
-      params = Object.fromEntries(new URLSearchParams(Buffer.from(query.cursor, 'base64url').toString('utf8')).entries());
-      offset = /^\d{1,9}$/.test(params.offset ?? '') ? Number(params.offset) : Number.NaN;
-      delete params.offset;
-      if (!Number.isInteger(offset)) return error('Invalid cursor');
-    }
+    const cursor = readCursor(query);
+    if (!cursor) return error('Invalid cursor');
+    const { params, offset } = cursor;
 
     const tests: ((record: Record<string, string | number>) => boolean)[] = [];
     let limit = ACTIONS_DEFAULT_LIMIT;

@@ -4,7 +4,7 @@
  * object per bar: about three times decode + JSON.parse of the same page on one core. A flat fast
  * path reads the compact form Alpaca sends; the strict scanner reads anything else.
  */
-import { allocateBarColumns, type BarColumns, batchFields, BARS_SCHEMA, columnOf } from '../../lake/schema.js';
+import { allocateBarColumns, type BarColumns, BARS_SCHEMA, growBatch } from '../../lake/schema.js';
 import { COLON, COMMA, daysFromCivil, DOT, JsonScanner, LBRACE, LBRACKET, MINUS, POW10, QUOTE, RBRACE, RBRACKET, ZERO } from '../json-bytes.js';
 
 export interface ParsedPage {
@@ -12,14 +12,7 @@ export interface ParsedPage {
   nextPageToken: string | null;
 }
 
-const BAR_FIELDS = batchFields(BARS_SCHEMA);
-
-function grow(c: BarColumns): BarColumns {
-  const bigger = allocateBarColumns(c.symbol.length * 2);
-  for (const field of BAR_FIELDS) (columnOf(bigger, field) as Float64Array).set(columnOf(c, field) as Float64Array);
-  bigger.length = c.length;
-  return bigger;
-}
+const grow = (c: BarColumns): BarColumns => growBatch(BARS_SCHEMA, c);
 
 /**
  * A bar's field name, read in place: 1..8 for t, o, h, l, c, v, n, vw, or 0 for anything else

@@ -6,7 +6,7 @@
  * written through 32-bit views; text becomes the process-wide dictionary codes, cached by byte
  * (exchanges, tapes) or by raw bytes (condition lists) so a repeated value costs no allocation.
  */
-import { allocateBatch, batchFields, type BatchOf, columnOf, type DatasetSchema, QUOTES_SCHEMA, type QuoteColumns, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
+import { allocateBatch, growBatch, QUOTES_SCHEMA, type QuoteColumns, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
 import { TEXT_CODES, TEXT_LIST_CODES } from '../../lake/text-codes.js';
 import { int64Halves } from '../../shared/nanos.js';
 import { BACKSLASH, COLON, COMMA, JsonScanner, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET } from '../json-bytes.js';
@@ -23,18 +23,6 @@ export interface ParsedTicks<C> {
  */
 const QUOTE_SIZES_IN_SHARES_FROM = Date.UTC(2025, 10, 3, 5) / 1000;
 const ROUND_LOT = 100;
-
-/** Doubles a batch's capacity keeping its rows; every column is 8 bytes a row, whatever its type. */
-function grow<S extends DatasetSchema>(schema: S, c: BatchOf<S>): BatchOf<S> {
-  const bigger = allocateBatch(schema, c.symbol.length * 2);
-  for (const field of batchFields(schema)) {
-    const from = columnOf(c, field);
-    const to = columnOf(bigger, field);
-    new Uint8Array(to.buffer, to.byteOffset, from.byteLength).set(new Uint8Array(from.buffer, from.byteOffset, from.byteLength));
-  }
-  bigger.length = c.length;
-  return bigger;
-}
 
 /** TEXT_CODES of one-character texts by their byte, 0 until first seen. */
 const CHAR_CODES = new Float64Array(128);
@@ -164,7 +152,7 @@ class TradeRows implements RowReader {
   row(s: JsonScanner, symbol: number): void {
     let c = this.columns;
     if (c.length === c.symbol.length) {
-      this.columns = c = grow(TRADES_SCHEMA, c);
+      this.columns = c = growBatch(TRADES_SCHEMA, c);
       this.time = int64Halves(c.time);
       this.id = int64Halves(c.id);
     }
@@ -213,7 +201,7 @@ class QuoteRows implements RowReader {
   row(s: JsonScanner, symbol: number): void {
     let c = this.columns;
     if (c.length === c.symbol.length) {
-      this.columns = c = grow(QUOTES_SCHEMA, c);
+      this.columns = c = growBatch(QUOTES_SCHEMA, c);
       this.time = int64Halves(c.time);
     }
     const i = c.length;
