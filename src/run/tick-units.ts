@@ -1,4 +1,4 @@
-/** Trades and quotes: a unit's rows are written day by day, each day replacing the stored one whole. */
+/** Trades and quotes: a unit's rows are gathered day by day, and its days replace the stored ones whole when its request is over. */
 import type { TickColumns, TickKind } from '../lake/schema.js';
 import type { TickWriter } from '../lake/tick-writer.js';
 import type { Source } from '../sources/types.js';
