@@ -35,14 +35,15 @@ export function duckMessage(error: unknown): string {
 }
 
 /**
- * Copy a result chunk whose columns are all DOUBLE and never NULL (the query must guarantee both)
- * into typed arrays, column i into `targets[i]`: a memory copy per column instead of a value per cell.
+ * Copy a result chunk whose columns are all 8 bytes a value (DOUBLE, BIGINT, UBIGINT) and never NULL
+ * (the query must guarantee both) into typed arrays of the same width, column i into `targets[i]`:
+ * a memory copy per column instead of a value per cell. A BigInt64Array gets the integers' bits.
  */
-export function copyDoubleChunk(chunk: DuckDBDataChunk, targets: readonly Float64Array[]): number {
+export function copyChunkColumns(chunk: DuckDBDataChunk, targets: readonly (Float64Array | BigInt64Array)[]): number {
   const rows = chunk.rowCount;
   targets.forEach((target, i) => {
     const bytes = bindings.vector_get_data(bindings.data_chunk_get_vector(chunk.chunk, i), rows * 8);
-    target.set(new Float64Array(bytes.buffer, bytes.byteOffset, rows));
+    new Uint8Array(target.buffer, target.byteOffset, rows * 8).set(bytes);
   });
   return rows;
 }

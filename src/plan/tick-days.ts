@@ -33,29 +33,60 @@ export function dayWindow(date: IsoDate, endInstant: number): Interval {
   return { start: nyMidnightUtc(date), end: Math.min(nyMidnightUtc(addDays(date, 1)), endInstant) };
 }
 
+/** Each day some symbols want, with those symbols in request order; and the symbols wanting none. */
+function symbolsByDay(req: TickPlanRequest, refresh?: ReadonlyMap<string, readonly IsoDate[]>): { byDay: Map<IsoDate, string[]>; upToDate: string[] } {
+  const byDay = new Map<IsoDate, string[]>();
+  const upToDate: string[] = [];
+  const want = (date: IsoDate, symbol: string): void => {
+    const symbols = byDay.get(date);
+    if (!symbols) byDay.set(date, [symbol]);
+    else if (symbols[symbols.length - 1] !== symbol) symbols.push(symbol);
+  };
+  for (const symbol of req.symbols) {
+    const days = wantedDays(req, symbol);
+    if (days.length === 0 && !refresh?.has(symbol)) upToDate.push(symbol);
+    for (const date of days) want(date, symbol);
+  }
+  for (const [symbol, dates] of refresh ?? []) for (const date of dates) if (!byDay.get(date)?.includes(symbol)) want(date, symbol);
+  return { byDay, upToDate };
+}
+
+/** A unit of some symbols over one day; only a whole day counts as covered. */
+function dayUnit(id: number, date: IsoDate, symbols: string[], endInstant: number, version: string | undefined): WorkUnit {
+  const window = dayWindow(date, endInstant);
+  const covers = window.end === nyMidnightUtc(addDays(date, 1)) ? [window] : [];
+  return { id, symbols, start: window.start, end: window.end, covers, ...(version === undefined ? {} : { versions: { [date]: version } }), estimatedBars: 0, estimatedRequests: 1 };
+}
+
 /**
  * One unit per day and batch of symbols wanting it: every unit is one request stream over whole
  * days, and the days of a long backfill spread over the workers.
  */
 export function planTickDays(req: TickPlanRequest): Plan {
-  const byDay = new Map<IsoDate, string[]>();
-  const upToDate: string[] = [];
-  for (const symbol of req.symbols) {
-    const days = wantedDays(req, symbol);
-    if (days.length === 0) upToDate.push(symbol);
-    for (const date of days) byDay.set(date, [...(byDay.get(date) ?? []), symbol]);
-  }
+  const { byDay, upToDate } = symbolsByDay(req);
   const units: WorkUnit[] = [];
   for (const date of [...byDay.keys()].sort()) {
     const symbols = byDay.get(date)!;
     // Each unit's pages come one after another: a day of few symbols gets one unit per symbol.
     const perUnit = Math.max(1, Math.min(req.maxSymbolsPerRequest, TICK_SYMBOLS_PER_UNIT, Math.floor(symbols.length / req.threads)));
-    const window = dayWindow(date, req.endInstant);
-    // Only a whole day counts as covered.
-    const covers = window.end === nyMidnightUtc(addDays(date, 1)) ? [window] : [];
-    for (let i = 0; i < symbols.length; i += perUnit) {
-      units.push({ id: units.length + 1, symbols: symbols.slice(i, i + perUnit), start: window.start, end: window.end, covers, estimatedBars: 0, estimatedRequests: 1 });
-    }
+    for (let i = 0; i < symbols.length; i += perUnit) units.push(dayUnit(units.length + 1, date, symbols.slice(i, i + perUnit), req.endInstant, undefined));
   }
+  return { units, upToDate };
+}
+
+export interface MarketWideTickOptions {
+  /** Each day's version (a day file's ETag), copied into its unit for the ledger. */
+  versions?: ReadonlyMap<IsoDate, string>;
+  /** Days to fetch again, per symbol, beyond what the run wants: held in another version than the listed one. */
+  refresh?: ReadonlyMap<string, readonly IsoDate[]>;
+}
+
+/**
+ * Days served market-wide (one file holds every symbol's day): one unit per day, for every symbol
+ * wanting it, so a day's file is read once however many symbols want it.
+ */
+export function planMarketWideTickDays(req: TickPlanRequest, options: MarketWideTickOptions): Plan {
+  const { byDay, upToDate } = symbolsByDay(req, options.refresh);
+  const units = [...byDay.keys()].sort().map((date, i) => dayUnit(i + 1, date, byDay.get(date)!, req.endInstant, options.versions?.get(date)));
   return { units, upToDate };
 }

@@ -10,13 +10,13 @@ import { PartitionWriter } from '../lake/partition-writer.js';
 import { BARS_SCHEMA } from '../lake/schema.js';
 import type { RetryPolicy } from '../net/retry.js';
 import { fewestRequests, plan, type Plan, type PlanRequest, planRequests, planSessions, staleSessions } from '../plan/planner.js';
-import { fromListedDates, nyseRuleCalendar } from '../shared/calendar.js';
+import { fromListedDates, nyseRuleCalendar, type TradingCalendar } from '../shared/calendar.js';
 import { InterruptedError, UsageError } from '../shared/errors.js';
 import type { Interval } from '../shared/intervals.js';
 import type { PartitionScheme } from '../shared/lake-paths.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
 import { isIntraday, type Timeframe } from '../shared/timeframe.js';
-import type { Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
+import type { SessionData, Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
 import type { EventBus, IngestResult, PlanReport } from './events.js';
 import { barUnits } from './bar-units.js';
 import { readjustments, refreshCorporateActions } from './corporate-actions.js';
@@ -97,16 +97,15 @@ export interface PlannedRun {
 }
 
 /** The session files a versioned source holds for the run's range, and their versions. */
-interface ListedSessions {
+export interface ListedSessions {
   from: IsoDate;
   to: IsoDate;
   versions: Map<IsoDate, string>;
 }
 
-/** Ask a versioned source which sessions it holds from the earliest date the run may need. */
-async function listSessions(source: Source, options: IngestRunOptions, ledger: Ledger, signal: AbortSignal): Promise<ListedSessions | undefined> {
-  const sessions = source.capabilities.sessionRequests;
-  if (!sessions?.versioned || !sessions.supportsTimeframe(options.timeframe) || !source.listSessionVersions) return undefined;
+/** Ask a versioned source which sessions of the data it holds from the earliest date the run may need. */
+export async function listSessions(source: Source, data: SessionData, options: Pick<RunOptionsBase, 'symbols' | 'startDate' | 'endInstant' | 'signal'>, ledger: Ledger): Promise<ListedSessions | undefined> {
+  if (!source.listSessionVersions) return undefined;
   let from = options.startDate;
   for (const symbol of options.symbols) {
     const first = ledger.get(symbol)?.covered[0]?.start;
@@ -114,7 +113,20 @@ async function listSessions(source: Source, options: IngestRunOptions, ledger: L
   }
   const to = nyDateOf(options.endInstant - 1);
   if (to < from) return undefined;
-  return { from, to, versions: await source.listSessionVersions(from, to, options.timeframe, signal) };
+  return { from, to, versions: await source.listSessionVersions(from, to, data, options.signal) };
+}
+
+/**
+ * What a listing means for a plan: only the sessions the provider has published exist, nothing after
+ * the newest one is covered, and the sessions whose stored data is not the listed version are fetched again.
+ */
+export function listedCalendar(listed: ListedSessions, endInstant: number, ledger: Ledger): { calendar: TradingCalendar; endInstant: number; refresh: Map<string, IsoDate[]> } {
+  const newest = [...listed.versions.keys()].sort().pop();
+  return {
+    calendar: fromListedDates(listed.versions.keys(), listed.from, listed.to),
+    endInstant: Math.min(endInstant, nyMidnightUtc(newest === undefined ? listed.from : addDays(newest, 1))),
+    refresh: staleSessions(listed.versions, (date) => ledger.sessionVersion(date), (date) => ledger.symbolsCovering(nyMidnightUtc(date))),
+  };
 }
 
 async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined, readjust: ReadonlySet<string> = new Set()): Promise<PlannedRun> {
@@ -123,16 +135,7 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   const covered = new Map<string, Interval[]>();
   for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
   const { capabilities } = options.source;
-  let calendar = reference.calendar ?? nyseRuleCalendar;
-  let endInstant = options.endInstant;
-  let refresh: Map<string, IsoDate[]> | undefined;
-  if (listed) {
-    // Only the sessions the provider has published exist, and nothing after the newest one is covered.
-    calendar = fromListedDates(listed.versions.keys(), listed.from, listed.to);
-    const newest = [...listed.versions.keys()].sort().pop();
-    endInstant = Math.min(endInstant, nyMidnightUtc(newest === undefined ? listed.from : addDays(newest, 1)));
-    refresh = staleSessions(listed.versions, (date) => ledger.sessionVersion(date), (date) => ledger.symbolsCovering(nyMidnightUtc(date)));
-  }
+  const { calendar, endInstant, refresh } = listed ? listedCalendar(listed, options.endInstant, ledger) : { calendar: reference.calendar ?? nyseRuleCalendar, endInstant: options.endInstant, refresh: undefined };
   const request: PlanRequest = {
     symbols,
     timeframe: options.timeframe,
@@ -277,7 +280,10 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     if (existing) checkProvenance(existing, wanted, options.partition !== undefined);
     // Reference data and listings next: rejected credentials stop the run before the dataset is claimed.
     const ledger = await Ledger.load(storage, dataset);
-    const [reference, listed] = await Promise.all([loadReferenceData(source, storage, signal, events), listSessions(source, options, ledger, signal)]).catch((error: unknown) => {
+    const sessionRequests = source.capabilities.sessionRequests;
+    const versioned = sessionRequests?.versioned && sessionRequests.supportsTimeframe(options.timeframe);
+    const listing = versioned ? listSessions(source, { kind: 'bars', timeframe: options.timeframe }, options, ledger) : Promise.resolve(undefined);
+    const [reference, listed] = await Promise.all([loadReferenceData(source, storage, signal, events), listing]).catch((error: unknown) => {
       throw signal.aborted ? new InterruptedError('interrupted while loading the calendar, symbol list or file list; nothing was fetched') : error;
     });
     const meta = await claimDataset(storage, wanted, options.partition !== undefined);

@@ -71,6 +71,7 @@ export async function withRunSession<T>(options: RunSessionOptions, duckOptions:
   const { storage, events, signal } = options;
   if (signal.aborted) throw new InterruptedError();
   const breaker = new CircuitBreaker(options.circuitBreakerFailures);
+  const staging = path.join(stagingRoot(storage), `run-${process.pid}-${started}`);
   // Credentials are checked before anything is locked or written.
   const source = options.source.create({
     env: options.env,
@@ -79,10 +80,10 @@ export async function withRunSession<T>(options: RunSessionOptions, duckOptions:
     breaker,
     onRequest: (request) => events.emit('request', request),
     onWarning: (message) => events.emit('warning', { message }),
+    scratch: path.join(staging, 'source'),
   });
   await prepareStorage(storage);
   const lock = await RunLock.acquire(storage);
-  const staging = path.join(stagingRoot(storage), `run-${process.pid}-${started}`);
   let duck: DuckDBInstance | undefined;
   try {
     // Leftovers of a crashed run: safe to delete, we hold the lock.

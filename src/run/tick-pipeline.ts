@@ -7,14 +7,14 @@ import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta } from
 import { Ledger } from '../lake/ledger.js';
 import { SCHEMAS, type TickKind } from '../lake/schema.js';
 import { TickWriter } from '../lake/tick-writer.js';
-import { planTickDays } from '../plan/tick-days.js';
+import { planMarketWideTickDays, planTickDays } from '../plan/tick-days.js';
 import type { Interval } from '../shared/intervals.js';
 import { nyseRuleCalendar } from '../shared/calendar.js';
 import { InterruptedError, UsageError } from '../shared/errors.js';
 import { SOURCE_DEFINITIONS } from '../sources/registry.js';
 import type { SourceCapabilities } from '../sources/types.js';
 import type { IngestResult, PlanReport } from './events.js';
-import { checkChoice, listingsOf, type PlannedRun, runPlan, type RunOptionsBase } from './pipeline.js';
+import { checkChoice, listedCalendar, type ListedSessions, listingsOf, listSessions, type PlannedRun, runPlan, type RunOptionsBase } from './pipeline.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
 import { rateLimitOf, withRunSession } from './run-session.js';
 import { tickUnits } from './tick-units.js';
@@ -52,24 +52,26 @@ function wantedTickDataset(options: TickRunOptions, synthetic: boolean): Omit<Da
   };
 }
 
-async function planTicksAgainst(options: TickRunOptions, ledger: Ledger, reference: ReferenceData): Promise<PlannedRun> {
+async function planTicksAgainst(options: TickRunOptions, ledger: Ledger, reference: ReferenceData, listed: ListedSessions | undefined): Promise<PlannedRun> {
   const { notListed, inactive } = listingsOf(options.symbols, reference);
   const symbols = options.symbols.filter((s) => !notListed.has(s));
   const covered = new Map<string, Interval[]>();
   for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
-  const work = planTickDays({
+  const { calendar, endInstant, refresh } = listed ? listedCalendar(listed, options.endInstant, ledger) : { calendar: reference.calendar ?? nyseRuleCalendar, endInstant: options.endInstant, refresh: undefined };
+  const request = {
     symbols,
-    calendar: reference.calendar ?? nyseRuleCalendar,
+    calendar,
     startDate: options.startDate,
     explicitStart: options.explicitStart,
-    endInstant: options.endInstant,
+    endInstant,
     covered,
-    // A finished day is final; a provider's correction is fetched with --refetch over its days.
+    // A finished day is final: a provider's correction is a new file version, or is fetched with --refetch over its days.
     lookbackSessions: 0,
     refetch: options.refetch,
     maxSymbolsPerRequest: options.source.capabilities.maxSymbolsPerRequest,
     threads: options.threads,
-  });
+  };
+  const work = options.source.capabilities.marketWideTicks ? planMarketWideTickDays(request, { versions: listed?.versions, refresh }) : planTickDays(request);
   const rateLimit = rateLimitOf(options);
   const estimatedRequests = rateLimit === undefined ? 0 : work.units.length;
   const report: PlanReport = {
@@ -97,7 +99,8 @@ export async function planTicks(options: TickRunOptions): Promise<PlanReport> {
   const existing = await readDatasetMeta(options.storage, options.dataset);
   if (existing) checkProvenance(existing, wantedTickDataset(options, options.source.capabilities.synthetic), false);
   const ledger = await Ledger.load(options.storage, options.dataset);
-  return (await planTicksAgainst(options, ledger, await cachedReferenceData(options.storage, options.source.name))).report;
+  // Without a request, a versioned source's days are the rule calendar's.
+  return (await planTicksAgainst(options, ledger, await cachedReferenceData(options.storage, options.source.name), undefined)).report;
 }
 
 export async function ingestTicks(options: TickRunOptions): Promise<IngestResult> {
@@ -108,11 +111,12 @@ export async function ingestTicks(options: TickRunOptions): Promise<IngestResult
     const existing = await readDatasetMeta(storage, dataset);
     if (existing) checkProvenance(existing, wanted, false);
     const ledger = await Ledger.load(storage, dataset);
-    const reference = await loadReferenceData(source, storage, signal, events).catch((error: unknown) => {
-      throw signal.aborted ? new InterruptedError('interrupted while loading the calendar or symbol list; nothing was fetched') : error;
+    const listing = source.capabilities.marketWideTicks?.versioned ? listSessions(source, { kind: options.kind }, options, ledger) : Promise.resolve(undefined);
+    const [reference, listed] = await Promise.all([loadReferenceData(source, storage, signal, events), listing]).catch((error: unknown) => {
+      throw signal.aborted ? new InterruptedError('interrupted while loading the calendar, symbol list or file list; nothing was fetched') : error;
     });
     await claimDataset(storage, wanted, false);
-    const planned = await planTicksAgainst(options, ledger, reference);
+    const planned = await planTicksAgainst(options, ledger, reference, listed);
     const writer = await TickWriter.open(duck, SCHEMAS[options.kind], storage, dataset);
     const execute = tickUnits({ source, kind: options.kind, feed: options.feed, writer });
     // The plan's request count is a lower bound here: progress goes by units instead.

@@ -26,11 +26,19 @@ export interface BarRequest {
 export interface TickRequest {
   kind: TickKind;
   symbols: readonly string[];
-  /** Inclusive start and exclusive end, UTC ms: New York midnights. */
+  /**
+   * Inclusive start and exclusive end, UTC ms: New York midnights. A source serving market-wide
+   * days (`marketWideTicks`) is asked for days it listed only.
+   */
   start: number;
   end: number;
   feed: string | undefined;
+  /** A directory for the request's temporary files; the run removes it afterwards. */
+  scratch: string;
 }
+
+/** What a versioned source's sessions hold: bars of a timeframe, or one kind of ticks. */
+export type SessionData = { kind: 'bars'; timeframe: Timeframe } | { kind: TickKind };
 
 /** Every requested symbol's bars of some whole sessions, fetched market-wide (one request or file per session). */
 export interface SessionBarRequest {
@@ -81,6 +89,11 @@ export interface SourceCapabilities {
   readonly windowFitsOnePage: boolean;
   /** Present when it can also serve whole sessions market-wide. */
   readonly sessionRequests?: SessionRequests;
+  /**
+   * Present when it serves trades and quotes a whole market day at a time (a day file holding every
+   * symbol): the plan makes one unit per day for all the symbols wanting it. `versioned` as for sessions.
+   */
+  readonly marketWideTicks?: { readonly versioned: boolean };
   /** Feeds and adjustments it offers, the default first; empty when it has no such choice. */
   readonly feeds: readonly string[];
   readonly adjustments: readonly string[];
@@ -115,8 +128,8 @@ export interface Source {
    * that kind's schema, in symbol-then-time order (ties in the provider's order). `reuse` as for bars.
    */
   fetchTicks?(request: TickRequest, signal: AbortSignal, reuse: () => TickColumns | undefined): AsyncIterable<TickColumns>;
-  /** Present when sessions are versioned: the sessions it holds in [from, to] and each one's version. */
-  listSessionVersions?(from: IsoDate, to: IsoDate, timeframe: Timeframe, signal: AbortSignal): Promise<Map<IsoDate, string>>;
+  /** Present when sessions are versioned: the sessions of that data it holds in [from, to] and each one's version. */
+  listSessionVersions?(from: IsoDate, to: IsoDate, data: SessionData, signal: AbortSignal): Promise<Map<IsoDate, string>>;
   /** Present when `capabilities.corporateActions`: every action of the symbols with an ex-date in [from, to]. */
   fetchCorporateActions?(symbols: readonly string[], from: IsoDate, to: IsoDate, signal: AbortSignal): Promise<CorporateAction[]>;
   /** Release what it holds (connections, an embedded database) once the run is over. */
@@ -137,6 +150,11 @@ export interface SourceContext {
   onRequest: (event: RequestEvent) => void;
   /** Something the user should know that does not fail the request (rows the provider got wrong, say). */
   onWarning: (message: string) => void;
+  /**
+   * A directory for the run's temporary files (an embedded database's spill files, say) inside its
+   * staging area: made by whoever writes there first, removed when the run ends.
+   */
+  scratch: string;
 }
 
 export interface SourceDefinition {

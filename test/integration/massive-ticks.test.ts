@@ -4,6 +4,7 @@
  * included, in the fake's order.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TEXT_CODES } from '../../src/lake/text-codes.js';
@@ -15,6 +16,7 @@ import { massiveSource } from '../../src/sources/massive/rest.js';
 import { FakeMassive, type FakeMassiveOptions, type MassiveQuote, type MassiveTrade } from '../support/fake-massive.js';
 import { type CliResult, listFiles, runCli, tempDir } from '../support/cli.js';
 import { query, readTicks, type TickRow as Row } from '../support/lake.js';
+import { storedQuote as quoteRow, storedTrade as tradeRow } from '../support/massive-ticks.js';
 
 const fakes: FakeMassive[] = [];
 async function serve(options: FakeMassiveOptions): Promise<FakeMassive> {
@@ -36,17 +38,6 @@ const args = (out: string, kind: 'trades' | 'quotes', start: string, end: string
 const window = (start: string, end: string): [number, number] => [nyMidnightUtc(start), nyMidnightUtc(addDays(end, 1))];
 const ok = (r: CliResult): void => expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
 const TWO_POW_53 = 2n ** 53n;
-
-const TAPES = [null, 'A', 'B', 'C'];
-const codes = (list: number[] | undefined): string[] | null => list?.map(String) ?? null;
-/** An integer code as the lake stores it: its text, 0 or absent being none. */
-const nonZero = (n: number | undefined): string | null => (n ? String(n) : null);
-
-const tradeRow = (t: MassiveTrade): Row => [t.sip_timestamp.toString(), t.price, t.size, String(t.exchange), BigInt(t.id).toString(), codes(t.conditions), TAPES[t.tape], nonZero(t.correction)];
-
-const quoteRow = (q: MassiveQuote): Row => [
-  q.sip_timestamp.toString(), q.bid_price ?? 0, q.bid_size ?? 0, nonZero(q.bid_exchange), q.ask_price ?? 0, q.ask_size ?? 0, nonZero(q.ask_exchange), codes(q.conditions), TAPES[q.tape],
-];
 
 /** No file under the storage directory and no output holds the key. */
 function expectNoKey(fake: FakeMassive, out: string, ...results: CliResult[]): void {
@@ -173,12 +164,13 @@ describe('trades and quotes from Massive REST (fake server)', () => {
       breaker: new CircuitBreaker(5),
       onRequest: () => undefined,
       onWarning: () => undefined,
+      scratch: path.join(os.tmpdir(), 'unused-scratch'),
     });
     const symbols = ['MSFT', 'AAPL'];
     const [start, end] = window('2024-03-07', '2024-03-08');
     const rows: [string, string, string][] = [];
     let last: TradeColumns | undefined;
-    for await (const batch of source.fetchTicks!({ kind: 'trades', symbols, start, end, feed: undefined }, new AbortController().signal, () => last)) {
+    for await (const batch of source.fetchTicks!({ kind: 'trades', symbols, start, end, feed: undefined, scratch: path.join(os.tmpdir(), 'unused-scratch') }, new AbortController().signal, () => last)) {
       last = batch as TradeColumns;
       for (let i = 0; i < last.length; i++) rows.push([symbols[last.symbol[i]], last.time[i].toString(), TEXT_CODES.values[last.exchange[i]]!]);
     }

@@ -71,7 +71,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { isNyseTradingDay, nyseRuleCalendar } from '../../src/shared/calendar.js';
+import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { intradayMinutes, isIntraday, parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { addDays, isIsoDate, isoFromParts, MINUTE_MS, nyDateOf, nyMidnightUtc, nyWallToUtc, weekday } from '../../src/shared/time.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
@@ -79,10 +79,13 @@ import {
   actionId, barAdjuster, checkActions, type FakeCorporateAction, historicalFactor, isSplit, sessionBefore, splitFactor, visibleActions,
 } from './corporate-actions.js';
 import { DEFAULT_FAKE_SYMBOLS, type FakeSymbol, type LoggedRequest as BaseLoggedRequest, mulberry32 } from './fake-alpaca.js';
-import { DEFAULT_TICKS_PER_DAY, type FakeTickKind, generatedDay, searchTime, type TickDay, type TickRows, type WireQuote, type WireTrade } from './fake-ticks.js';
+import { DEFAULT_TICKS_PER_DAY, type FakeTickKind, searchTime, type TickDay } from './fake-ticks.js';
 import { FixedWindowCount, LoopbackServer } from './loopback-server.js';
+import { DEFAULT_MASSIVE_SEED, type MassiveQuote, massiveTickDay, type MassiveTicks, type MassiveTrade } from './massive-ticks.js';
 
 export type { FakeSymbol };
+/** The tick model lives in ./massive-ticks.ts (FakeS3's trades_v1 / quotes_v1 files hold the same rows). */
+export type { MassiveQuote, MassiveTicks, MassiveTrade };
 
 export interface FakeMassiveOptions {
   /** Default 'massive-test-key-0123456789'. */
@@ -297,80 +300,6 @@ function unpackBar(packed: Float64Array, i: number): BarTuple {
   return [packed[k], packed[k + 1], packed[k + 2], packed[k + 3], packed[k + 4], packed[k + 5], packed[k + 6], packed[k + 7]];
 }
 
-/** A trade as Massive serves it (SPEC fields); nanosecond stamps are bigints, which a JS number cannot hold. */
-export interface MassiveTrade {
-  conditions?: number[];
-  correction?: number;
-  exchange: number;
-  id: string;
-  participant_timestamp: bigint;
-  price: number;
-  sequence_number: number;
-  sip_timestamp: bigint;
-  size: number;
-  tape: number;
-  trf_id?: number;
-  trf_timestamp?: bigint;
-}
-
-/** A quote as Massive serves it; a side without a quote is absent or zeros (exchange 0). */
-export interface MassiveQuote {
-  ask_exchange?: number;
-  ask_price?: number;
-  ask_size?: number;
-  bid_exchange?: number;
-  bid_price?: number;
-  bid_size?: number;
-  conditions?: number[];
-  indicators?: number[];
-  participant_timestamp: bigint;
-  sequence_number: number;
-  sip_timestamp: bigint;
-  tape: number;
-}
-
-export interface MassiveTicks {
-  trades: MassiveTrade;
-  quotes: MassiveQuote;
-}
-
-/** fake-ticks' one-letter participant codes as Massive's integer ids: A = 1 … Z = 26. */
-const participantId = (letter: string): number => letter.charCodeAt(0) - 64;
-/** The FINRA trade reporting facility ('D'): its trades also carry trf_timestamp and trf_id. */
-const TRF_PARTICIPANT = participantId('D');
-const TAPE_NUMBERS: Record<string, number> = { A: 1, B: 2, C: 3 };
-/** Form T, odd lot, intermarket sweep; a regular sale ('@' or ' ') carries no code. */
-const TRADE_CONDITION_IDS: Record<string, number> = { T: 12, I: 37, F: 14 };
-const QUOTE_CONDITION_IDS: Record<string, number> = { R: 1, Y: 2, A: 3, B: 4, O: 5, C: 6 };
-const CORRECTION_IDS: Record<string, number> = { canceled: 8, incorrect: 7, corrected: 12 };
-
-/** Row k of a day: stamps and sequence numbers around the model's time (increasing, not contiguous). */
-function stamps(sip: bigint, k: number): { participant_timestamp: bigint; sequence_number: number; sip_timestamp: bigint } {
-  return { participant_timestamp: sip - BigInt(1_000 + (k % 97) * 1_013), sequence_number: 1_000 + 3 * k + (k % 2), sip_timestamp: sip };
-}
-
-function massiveTrade(t: WireTrade, sip: bigint, k: number): MassiveTrade {
-  const trade: MassiveTrade = { ...stamps(sip, k), exchange: participantId(t.x), id: t.i.toString(), price: t.p, size: t.s, tape: TAPE_NUMBERS[t.z] };
-  const conditions = t.c.filter((c) => Object.hasOwn(TRADE_CONDITION_IDS, c)).map((c) => TRADE_CONDITION_IDS[c]);
-  if (conditions.length > 0) trade.conditions = conditions;
-  if (t.u !== undefined) trade.correction = CORRECTION_IDS[t.u];
-  else if (k % 7 === 3) trade.correction = 0;
-  if (trade.exchange === TRF_PARTICIPANT) {
-    trade.trf_id = 201;
-    trade.trf_timestamp = trade.participant_timestamp + 250n;
-  }
-  return trade;
-}
-
-function massiveQuote(q: WireQuote, sip: bigint, k: number): MassiveQuote {
-  const quote: MassiveQuote = { ...stamps(sip, k), conditions: q.c.map((c) => QUOTE_CONDITION_IDS[c]), tape: TAPE_NUMBERS[q.z] };
-  // fake-ticks' empty side (' ', 0, 0): an empty bid is left out, an empty ask is zeros, so both forms are served.
-  if (q.bx !== ' ') Object.assign(quote, { bid_exchange: participantId(q.bx), bid_price: q.bp, bid_size: q.bs });
-  Object.assign(quote, q.ax === ' ' ? { ask_exchange: 0, ask_price: 0, ask_size: 0 } : { ask_exchange: participantId(q.ax), ask_price: q.ap, ask_size: q.as });
-  if (k % 11 === 5) quote.indicators = [604];
-  return quote;
-}
-
 /** A row as Massive writes it: members in alphabetical order, nanosecond stamps as bare (exact) integers. */
 function tickRowJson(row: MassiveTrade | MassiveQuote): string {
   const members = Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -439,7 +368,7 @@ export class FakeMassive extends LoopbackServer {
     this.actions = [...sugar, ...(options.actions ?? [])];
     checkActions(this.actions);
     if (options.now !== undefined) this.setNow(options.now);
-    this.seed = options.seed ?? 42;
+    this.seed = options.seed ?? DEFAULT_MASSIVE_SEED;
     this.random = mulberry32(this.seed);
   }
 
@@ -542,12 +471,9 @@ export class FakeMassive extends LoopbackServer {
   private tickDay<K extends FakeTickKind>(kind: K, ticker: string, date: string): TickDay<MassiveTicks[K]> | undefined {
     const listing = this.listing(ticker, false);
     const midnight = nyMidnightUtc(date);
-    if (!listing || !isNyseTradingDay(date) || midnight < listing[0] || midnight > listing[1]) return undefined;
+    if (!listing || midnight < listing[0] || midnight > listing[1]) return undefined;
     const count = this.tickers[ticker].ticksPerDay?.[kind] ?? this.options.ticksPerDay?.[kind] ?? DEFAULT_TICKS_PER_DAY[kind];
-    if (count <= 0) return undefined;
-    const day = generatedDay(kind, ticker, date, count, this.seed);
-    const convert = (kind === 'trades' ? massiveTrade : massiveQuote) as (row: TickRows[K], sip: bigint, k: number) => MassiveTicks[K];
-    return { length: day.length, at: (k) => convert(day.at(k), day.timeNs(k), k), timeNs: (k) => day.timeNs(k) };
+    return massiveTickDay(kind, ticker, date, count, this.seed);
   }
 
   /** A ticker's rows stamped in [fromNs, toNs) as index ranges, day by day, newest day first when `desc`. */

@@ -3,8 +3,9 @@
  * ../shared/reference/massive-market-data.md (section 3 "Flat files", section 5 "S3 from Node"), so the
  * real `@aws-sdk/client-s3` can be pointed at it:
  * - one bucket (`flatfiles`), path-style addressing, read-only; keys
- *   `us_stocks_sip/{minute_aggs_v1,day_aggs_v1}/YYYY/MM/YYYY-MM-DD.csv.gz`, one per trading day only
- *   (NYSE sessions by the rules calendar), so clients must list rather than compute dates;
+ *   `us_stocks_sip/{minute_aggs_v1,day_aggs_v1,trades_v1,quotes_v1}/YYYY/MM/YYYY-MM-DD.csv.gz`, one per
+ *   trading day only (NYSE sessions by the rules calendar), so clients must list rather than compute
+ *   dates; the aggs datasets by default, the tick datasets only when a test names them in `datasets`;
  * - every request must carry a valid AWS Signature V4 made with the S3 keys (separate from any REST key);
  *   a bad key, a bad secret or an unsigned request gets a bare 403 AccessDenied that does not say why;
  * - ListObjectsV2 (prefix, delimiter, start-after, max-keys capped by `maxKeys`, opaque continuation
@@ -12,10 +13,27 @@
  * - files: gzip of CSV `ticker,volume,open,close,high,low,window_start,transactions`, `window_start` in
  *   Unix nanoseconds of the window start (day rows at 00:00 New York), no VWAP column, unadjusted,
  *   rows in ticker then time order, ETag = quoted md5 of the stored bytes;
- * - the documented hazards: a published file replaced later (new ETag and Last-Modified), the 2019-08-12
- *   defect (rows of the next day inside a day's file), a 403 for one day's file (not in plan / not yet
- *   published) or for everything.
- * Its data is the synthetic market, so tests can compute exactly what a file set holds (`expectedBars`).
+ * - tick files: gzip of CSV with the reference's header order (section 3),
+ *   trades_v1 `ticker,conditions,correction,exchange,id,participant_timestamp,price,sequence_number,sip_timestamp,size,tape,trf_id,trf_timestamp`,
+ *   quotes_v1 `ticker,ask_exchange,ask_price,ask_size,bid_exchange,bid_price,bid_size,conditions,indicators,participant_timestamp,sequence_number,sip_timestamp,tape,trf_timestamp`;
+ *   the rows are ./massive-ticks.ts' model (the rows FakeMassive serves over REST for the same ticker,
+ *   date, count and seed: `tickSeed` defaults to FakeMassive's seed), `ticksPerDay` rows a day for each
+ *   named ticker and `extraTickerTicks` for each extra one (listings are not modelled: every ticker
+ *   trades every session). Interpretations, the header order apart (the reference infers it too):
+ *   integers in decimal, nanosecond stamps as their exact decimal integers, price and size as JS
+ *   `String(number)`; an absent field (correction, trf_id, trf_timestamp, an absent bid side, no
+ *   conditions or indicators) is empty, and so is an empty list; a list is its integers joined by ',',
+ *   double-quoted when it has more than one (`"12,37"`, `12`); quotes_v1's trf_timestamp is always
+ *   empty (the model's quotes have none). Rows come grouped by ticker (sorted) in the model's order, or
+ *   with `tickFileOrder: 'time'` merged by sip_timestamp across tickers (ties: ticker order, then the
+ *   model's) — a legal file that is not grouped by ticker. The text is compressed as it is generated
+ *   (one gzip member of sync-flushed deflate pieces), so a big day never exists whole as text;
+ * - the documented hazards: a published file replaced later (new ETag and Last-Modified; `republish`,
+ *   and `dropTicker` for a day the provider emptied for one symbol), the 2019-08-12 defect (rows of the
+ *   next day inside a day's file), a 403 for one day's file (not in plan / not yet published) or for
+ *   everything.
+ * Its data is the synthetic market and the tick model, so tests can compute exactly what a file set
+ * holds (`expectedBars`, `expectedTicks`).
  * Big benchmark files are written to disk by `writeMarketMinuteFile` and served streamed (`addFile`).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -29,9 +47,13 @@ import { addDays, nyDateOf, nyMidnightUtc, nyWallToUtc } from '../../src/shared/
 import { parseTimeframe, type Timeframe } from '../../src/shared/timeframe.js';
 import { type BarTuple, SyntheticMarket } from '../../src/sources/synthetic/generator.js';
 import { mulberry32 } from './fake-alpaca.js';
+import { DEFAULT_TICKS_PER_DAY, type FakeTickKind, type TickDay } from './fake-ticks.js';
 import { LoopbackServer } from './loopback-server.js';
+import { DEFAULT_MASSIVE_SEED, type MassiveQuote, massiveTickDay, type MassiveTicks, type MassiveTrade } from './massive-ticks.js';
 
-export type FlatDataset = 'minute_aggs_v1' | 'day_aggs_v1';
+export type AggsDataset = 'minute_aggs_v1' | 'day_aggs_v1';
+export type TickDataset = 'trades_v1' | 'quotes_v1';
+export type FlatDataset = AggsDataset | TickDataset;
 
 export interface FakeS3Options {
   accessKeyId?: string;
@@ -44,7 +66,16 @@ export interface FakeS3Options {
   /** New York dates: one file per NYSE session in [from, to], per dataset. */
   from: string;
   to: string;
+  /** Default the two aggs datasets; tick files only when named here. */
   datasets?: FlatDataset[];
+  /** Rows a day of each named ticker in trades_v1 / quotes_v1; default fake-ticks' DEFAULT_TICKS_PER_DAY. */
+  ticksPerDay?: Partial<Record<FakeTickKind, number>>;
+  /** Rows a day of each extra ticker ('ZZ0001'…) in trades_v1 and quotes_v1; default 20. */
+  extraTickerTicks?: number;
+  /** The tick model's seed; default DEFAULT_MASSIVE_SEED (FakeMassive's default seed, so both hold the same rows). */
+  tickSeed?: number;
+  /** Rows of a tick file: grouped by ticker in sorted order (default), or every ticker's merged by sip_timestamp. */
+  tickFileOrder?: 'ticker' | 'time';
   /** Page size cap for ListObjectsV2 (a request's max-keys above it is lowered to it). */
   maxKeys?: number;
 }
@@ -63,12 +94,18 @@ export interface FakeS3LogEntry {
 
 export const DEFAULT_FAKE_S3_TICKERS = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'BRK.B', 'TSLA', 'JPM', 'V'];
 export const FLAT_FILE_HEADER = 'ticker,volume,open,close,high,low,window_start,transactions';
+export const TRADES_FILE_HEADER = 'ticker,conditions,correction,exchange,id,participant_timestamp,price,sequence_number,sip_timestamp,size,tape,trf_id,trf_timestamp';
+export const QUOTES_FILE_HEADER = 'ticker,ask_exchange,ask_price,ask_size,bid_exchange,bid_price,bid_size,conditions,indicators,participant_timestamp,sequence_number,sip_timestamp,tape,trf_timestamp';
+export const DEFAULT_EXTRA_TICKER_TICKS = 20;
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 const MAX_SKEW_MS = 15 * 60_000;
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 /** Generated bodies kept in memory; metadata (size, ETag) is kept for every file, bodies are regenerated. */
 const BODY_CACHE_BYTES = 256 * 1024 * 1024;
+/** Characters of tick-file text compressed at a time (well above deflate's 32 KiB window, so little ratio is lost). */
+const GZIP_PIECE_CHARS = 1 << 16;
+const TICK_KINDS: Readonly<Record<TickDataset, FakeTickKind>> = { trades_v1: 'trades', quotes_v1: 'quotes' };
 
 interface StoredObject {
   size: number;
@@ -124,6 +161,109 @@ function toRow(ticker: string, b: BarTuple): string {
   return `${ticker},${b[5]},${b[1]},${b[4]},${b[2]},${b[3]},${nanos(b[0])},${b[6]}`;
 }
 
+function isTickDataset(dataset: FlatDataset): dataset is TickDataset {
+  return Object.hasOwn(TICK_KINDS, dataset);
+}
+
+/** An optional number as a CSV field: its decimal text (bigints exactly), empty when absent. */
+function field(value: number | bigint | undefined): string {
+  return value === undefined ? '' : String(value);
+}
+
+/** A list of integers as one CSV field: empty when absent or empty, bare for one, double-quoted "a,b" for more. */
+function listField(values: readonly number[] | undefined): string {
+  if (values === undefined || values.length === 0) return '';
+  return values.length === 1 ? String(values[0]) : `"${values.join(',')}"`;
+}
+
+function tradeRow(ticker: string, t: MassiveTrade): string {
+  return (
+    `${ticker},${listField(t.conditions)},${field(t.correction)},${t.exchange},${t.id},${t.participant_timestamp},${t.price},` +
+    `${t.sequence_number},${t.sip_timestamp},${t.size},${t.tape},${field(t.trf_id)},${field(t.trf_timestamp)}`
+  );
+}
+
+/** quotes_v1's trf_timestamp is always empty: the model's quotes carry none. */
+function quoteRow(ticker: string, q: MassiveQuote): string {
+  return (
+    `${ticker},${field(q.ask_exchange)},${field(q.ask_price)},${field(q.ask_size)},${field(q.bid_exchange)},${field(q.bid_price)},${field(q.bid_size)},` +
+    `${listField(q.conditions)},${listField(q.indicators)},${q.participant_timestamp},${q.sequence_number},${q.sip_timestamp},${q.tape},`
+  );
+}
+
+/**
+ * Gzip text produced piece by piece without ever holding all of it: each ~64 K characters are deflated
+ * on their own and sync-flushed (byte-aligned, back-references only inside the piece), the last piece
+ * finishes the stream; one gzip member with the CRC-32 and length of the whole text.
+ */
+function gzipPieces(pieces: Iterable<string>): Buffer {
+  // ID1 ID2, CM = deflate, no flags, no mtime, XFL 4 (fastest), OS 3 (Unix) — what zlib writes at level 1.
+  const out: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3])];
+  let crc = 0;
+  let size = 0;
+  let text = '';
+  const compress = (finish: boolean): void => {
+    const data = Buffer.from(text, 'utf8');
+    text = '';
+    crc = zlib.crc32(data, crc);
+    size = (size + data.length) % 2 ** 32;
+    out.push(zlib.deflateRawSync(data, { level: 1, finishFlush: finish ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH }));
+  };
+  for (const piece of pieces) {
+    text += piece;
+    if (text.length >= GZIP_PIECE_CHARS) compress(false);
+  }
+  compress(true);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(size, 4);
+  out.push(trailer);
+  return Buffer.concat(out);
+}
+
+/** Merge per-ticker days by sip_timestamp; ties go to the earlier source (ticker order), each source's rows stay in order. */
+function* mergeByTime<R>(sources: readonly TickDay<R>[]): Generator<[source: number, row: number]> {
+  type Head = { time: bigint; source: number; row: number };
+  const before = (a: Head, b: Head): boolean => a.time < b.time || (a.time === b.time && a.source < b.source);
+  const heap: Head[] = [];
+  const push = (h: Head): void => {
+    let i = heap.push(h) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i], heap[parent])) break;
+      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      i = parent;
+    }
+  };
+  const pop = (): Head => {
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && before(heap[l], heap[m])) m = l;
+        if (r < heap.length && before(heap[r], heap[m])) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m], heap[i]];
+        i = m;
+      }
+    }
+    return top;
+  };
+  sources.forEach((day, source) => {
+    if (day.length > 0) push({ time: day.timeNs(0), source, row: 0 });
+  });
+  while (heap.length > 0) {
+    const { source, row } = pop();
+    yield [source, row];
+    const day = sources[source];
+    if (row + 1 < day.length) push({ time: day.timeNs(row + 1), source, row: row + 1 });
+  }
+}
+
 export class FakeS3 extends LoopbackServer {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
@@ -134,6 +274,9 @@ export class FakeS3 extends LoopbackServer {
   private readonly dayTf: Timeframe = parseTimeframe('1Day')!;
   private readonly tickerList: string[];
   private readonly tickerSet: Set<string>;
+  /** The tickers given (or defaulted) by name: they get `ticksPerDay` rows, the extras `extraTickerTicks`. */
+  private readonly namedTickers: Set<string>;
+  private readonly tickSeed: number;
   /** The ticker `republish` edits. */
   private readonly editedTicker: string | undefined;
   private readonly specs = new Map<string, FileSpec>();
@@ -145,6 +288,8 @@ export class FakeS3 extends LoopbackServer {
   private readonly disk = new Map<string, StoredObject>();
   private readonly versions = new Map<string, number>();
   private readonly injected = new Map<string, { ticker: string; count: number }[]>();
+  /** Tickers a file no longer holds (`dropTicker`). */
+  private readonly dropped = new Map<string, Set<string>>();
   private readonly modified = new Map<string, number>();
   private readonly denied = new Set<string>();
   private denyEverything = false;
@@ -163,6 +308,8 @@ export class FakeS3 extends LoopbackServer {
     const extra = Array.from({ length: options.extraTickers ?? 50 }, (_, i) => `ZZ${String(i + 1).padStart(4, '0')}`);
     this.tickerList = [...new Set([...named, ...extra])].sort();
     this.tickerSet = new Set(this.tickerList);
+    this.namedTickers = new Set(named);
+    this.tickSeed = options.tickSeed ?? DEFAULT_MASSIVE_SEED;
     this.editedTicker = named[0] ?? extra[0];
     this.datasets = options.datasets ?? ['minute_aggs_v1', 'day_aggs_v1'];
     for (const session of nyseRuleCalendar.sessions(options.from, options.to)) {
@@ -185,7 +332,7 @@ export class FakeS3 extends LoopbackServer {
    * replaced by `addFile` not reflected). vw is NaN: the files have no VWAP.
    */
   expectedBars(ticker: string, dataset: FlatDataset, startMs: number, endMs: number): BarTuple[] {
-    if (!this.tickerSet.has(ticker) || !this.datasets.includes(dataset) || endMs < startMs) return [];
+    if (!this.tickerSet.has(ticker) || isTickDataset(dataset) || !this.datasets.includes(dataset) || endMs < startMs) return [];
     // Clamp to the file set first: any number is a valid bound (±Infinity, MAX_SAFE_INTEGER).
     const fromDate = startMs <= nyMidnightUtc(this.options.from) ? this.options.from : nyDateOf(startMs);
     const toDate = endMs >= nyMidnightUtc(addDays(this.options.to, 1)) ? this.options.to : nyDateOf(endMs);
@@ -193,6 +340,7 @@ export class FakeS3 extends LoopbackServer {
     if (toDate < fromDate) return out;
     for (const session of nyseRuleCalendar.sessions(fromDate, toDate)) {
       const key = this.key(dataset, session.date);
+      if (this.dropped.get(key)?.has(ticker)) continue;
       for (const bar of this.fileBars(ticker, dataset, session, this.versions.get(key) ?? 0)) {
         if (bar[0] >= startMs && bar[0] <= endMs) out.push(bar);
       }
@@ -200,7 +348,24 @@ export class FakeS3 extends LoopbackServer {
     return out;
   }
 
-  /** Replace a published file: every bar of `tickers[0]` gets volume + n (n = times republished) → new bytes, ETag, Last-Modified. */
+  /**
+   * The rows the current version of a day's trades_v1 / quotes_v1 file holds for a ticker, in the
+   * model's order (republish edits and `dropTicker` applied, injected wrong-date rows left out, files
+   * replaced by `addFile` not reflected); none when there is no such file or ticker.
+   */
+  expectedTicks<K extends FakeTickKind>(kind: K, ticker: string, date: string): MassiveTicks[K][] {
+    const key = this.key(`${kind}_v1`, date);
+    const day = this.specs.has(key) && this.tickerSet.has(ticker) ? this.fileTicks(kind, ticker, key) : undefined;
+    const rows: MassiveTicks[K][] = [];
+    for (let k = 0; day && k < day.length; k++) rows.push(day.at(k));
+    return rows;
+  }
+
+  /**
+   * Replace a published file (n = times republished) → new bytes, ETag, Last-Modified: in aggs files
+   * every bar of `tickers[0]` gets volume + n; in trades_v1 every trade of `tickers[0]` size + n, in
+   * quotes_v1 every quote of `tickers[0]` bid_size + n (a quote without a bid side stays as it is).
+   */
   republish(dataset: FlatDataset, date: string): void {
     const key = this.generatedKey(dataset, date);
     this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
@@ -208,9 +373,24 @@ export class FakeS3 extends LoopbackServer {
   }
 
   /**
+   * A new version of a day's file without `ticker`'s rows (a provider day emptied for a symbol): new
+   * bytes, ETag and Last-Modified. Rows injected by `injectWrongDateRows` stay.
+   */
+  dropTicker(dataset: FlatDataset, date: string, ticker: string): void {
+    const key = this.generatedKey(dataset, date);
+    if (!this.tickerSet.has(ticker)) throw new Error(`fake-s3: ${ticker} is not one of this fake's tickers`);
+    const set = this.dropped.get(key) ?? new Set<string>();
+    set.add(ticker);
+    this.dropped.set(key, set);
+    this.touch(key);
+  }
+
+  /**
    * Append `count` rows for `ticker` stamped on the next calendar day (the 2019-08-12 defect: that day's
    * day_aggs file held 2019-08-13 rows). Day files get rows at next-day 00:00 New York (volume + i so
-   * they differ), minute files consecutive minutes from next-day 04:00. Changes the file's ETag.
+   * they differ), minute files consecutive minutes from next-day 04:00; tick files rows copied from the
+   * ticker's first row of the day with sip_timestamp at next-day 04:00 New York + i µs (its other
+   * stamps moved by the same amount). Always at the end of the file. Changes the file's ETag.
    */
   injectWrongDateRows(dataset: FlatDataset, date: string, ticker: string, count: number): void {
     const key = this.generatedKey(dataset, date);
@@ -287,11 +467,71 @@ export class FakeS3 extends LoopbackServer {
     return bars;
   }
 
+  /**
+   * A ticker's rows of a tick file as the current version holds them (republish edits applied); none
+   * when dropped. Rows are built on demand (`at` returns a fresh object).
+   */
+  private fileTicks<K extends FakeTickKind>(kind: K, ticker: string, key: string): TickDay<MassiveTicks[K]> | undefined {
+    if (this.dropped.get(key)?.has(ticker)) return undefined;
+    return this.modelTicks(kind, ticker, key);
+  }
+
+  /** fileTicks without the drop: the model's rows with the version's edit. */
+  private modelTicks<K extends FakeTickKind>(kind: K, ticker: string, key: string, minCount = 0): TickDay<MassiveTicks[K]> | undefined {
+    const spec = this.specs.get(key)!;
+    const count = this.namedTickers.has(ticker) ? (this.options.ticksPerDay?.[kind] ?? DEFAULT_TICKS_PER_DAY[kind]) : (this.options.extraTickerTicks ?? DEFAULT_EXTRA_TICKER_TICKS);
+    const day = massiveTickDay(kind, ticker, spec.session.date, Math.max(count, minCount), this.tickSeed);
+    const bump = ticker === this.editedTicker ? (this.versions.get(key) ?? 0) : 0;
+    if (!day || bump === 0) return day;
+    const at = (k: number): MassiveTicks[K] => {
+      const row = day.at(k);
+      if (kind === 'trades') (row as MassiveTrade).size += bump;
+      else if ((row as MassiveQuote).bid_size !== undefined) (row as MassiveQuote).bid_size! += bump;
+      return row;
+    };
+    return { length: day.length, at, timeNs: (k) => day.timeNs(k) };
+  }
+
+  /** A tick file's text, row by row: the header, every ticker's rows in the configured order, then injected rows. */
+  private *tickLines(dataset: TickDataset, key: string): Generator<string> {
+    const kind = TICK_KINDS[dataset];
+    const row = (ticker: string, tick: MassiveTrade | MassiveQuote): string =>
+      `${kind === 'trades' ? tradeRow(ticker, tick as MassiveTrade) : quoteRow(ticker, tick as MassiveQuote)}\n`;
+    yield `${kind === 'trades' ? TRADES_FILE_HEADER : QUOTES_FILE_HEADER}\n`;
+    const tickers: string[] = [];
+    const days: TickDay<MassiveTrade | MassiveQuote>[] = [];
+    for (const ticker of this.tickerList) {
+      const day = this.fileTicks(kind, ticker, key);
+      if (!day) continue;
+      tickers.push(ticker);
+      days.push(day);
+    }
+    if (this.options.tickFileOrder === 'time') {
+      for (const [source, k] of mergeByTime(days)) yield row(tickers[source], days[source].at(k));
+    } else {
+      for (let source = 0; source < days.length; source++) {
+        for (let k = 0; k < days[source].length; k++) yield row(tickers[source], days[source].at(k));
+      }
+    }
+    const next = nyWallToUtc(addDays(this.specs.get(key)!.session.date, 1), 4 * 60);
+    for (const { ticker, count } of this.injected.get(key) ?? []) {
+      const first = this.modelTicks(kind, ticker, key, 1)!.at(0);
+      for (let i = 0; i < count; i++) {
+        const shift = BigInt(next) * 1_000_000n + BigInt(i) * 1_000n - first.sip_timestamp;
+        const moved = { ...first, sip_timestamp: first.sip_timestamp + shift, participant_timestamp: first.participant_timestamp + shift };
+        if ('trf_timestamp' in moved && moved.trf_timestamp !== undefined) moved.trf_timestamp += shift;
+        yield row(ticker, moved);
+      }
+    }
+  }
+
   private generate(key: string): Buffer {
     const spec = this.specs.get(key)!;
+    if (isTickDataset(spec.dataset)) return gzipPieces(this.tickLines(spec.dataset, key));
     const version = this.versions.get(key) ?? 0;
     const lines: string[] = [FLAT_FILE_HEADER];
     for (const ticker of this.tickerList) {
+      if (this.dropped.get(key)?.has(ticker)) continue;
       for (const bar of this.fileBars(ticker, spec.dataset, spec.session, version)) lines.push(toRow(ticker, bar));
     }
     const next = addDays(spec.session.date, 1);

@@ -53,11 +53,20 @@ describe('Massive REST requests', () => {
 });
 
 describe('Massive flat-file keys', () => {
+  const bars = (api: string) => ({ kind: 'bars' as const, timeframe: tf(api) });
   it('names one object per dataset and day, and reads the date back', () => {
-    expect(flatFileKey(tf('1Min'), '2024-03-07')).toBe('us_stocks_sip/minute_aggs_v1/2024/03/2024-03-07.csv.gz');
-    expect(flatFileKey(tf('1Day'), '2019-08-12')).toBe('us_stocks_sip/day_aggs_v1/2019/08/2019-08-12.csv.gz');
-    expect(flatFileDate('us_stocks_sip/day_aggs_v1/2019/08/2019-08-12.csv.gz', tf('1Day'))).toBe('2019-08-12');
-    expect(flatFileDate('us_stocks_sip/minute_aggs_v1/2019/08/2019-08-12.csv.gz', tf('1Day'))).toBeUndefined();
-    expect(flatFilePrefixes(tf('1Min'), '2023-12-29', '2024-01-03')).toEqual(['us_stocks_sip/minute_aggs_v1/2023/', 'us_stocks_sip/minute_aggs_v1/2024/']);
+    expect(flatFileKey(bars('1Min'), '2024-03-07')).toBe('us_stocks_sip/minute_aggs_v1/2024/03/2024-03-07.csv.gz');
+    expect(flatFileKey(bars('1Day'), '2019-08-12')).toBe('us_stocks_sip/day_aggs_v1/2019/08/2019-08-12.csv.gz');
+    expect(flatFileDate('us_stocks_sip/day_aggs_v1/2019/08/2019-08-12.csv.gz', bars('1Day'))).toBe('2019-08-12');
+    expect(flatFileDate('us_stocks_sip/minute_aggs_v1/2019/08/2019-08-12.csv.gz', bars('1Day'))).toBeUndefined();
+    expect(flatFilePrefixes(bars('1Min'), '2023-12-29', '2024-01-03')).toEqual(['us_stocks_sip/minute_aggs_v1/2023/', 'us_stocks_sip/minute_aggs_v1/2024/']);
+  });
+
+  it('keeps trades and quotes in their own datasets', () => {
+    expect(flatFileKey({ kind: 'trades' }, '2024-03-07')).toBe('us_stocks_sip/trades_v1/2024/03/2024-03-07.csv.gz');
+    expect(flatFileKey({ kind: 'quotes' }, '2024-03-07')).toBe('us_stocks_sip/quotes_v1/2024/03/2024-03-07.csv.gz');
+    expect(flatFileDate('us_stocks_sip/quotes_v1/2024/03/2024-03-07.csv.gz', { kind: 'quotes' })).toBe('2024-03-07');
+    expect(flatFileDate('us_stocks_sip/quotes_v1/2024/03/2024-03-07.csv.gz', { kind: 'trades' })).toBeUndefined();
+    expect(flatFilePrefixes({ kind: 'trades' }, '2024-12-31', '2025-01-02')).toEqual(['us_stocks_sip/trades_v1/2024/', 'us_stocks_sip/trades_v1/2025/']);
   });
 });

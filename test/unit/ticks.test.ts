@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { nyseRuleCalendar } from '../../src/shared/calendar.js';
 import { dayPartitionKey, isPartitionOf, parsePartitionPath, partitionBounds, partitionGlob, partitionId, partitionKeyOf, partitionSubdir } from '../../src/shared/lake-paths.js';
 import { int64Halves, writeNanos } from '../../src/shared/nanos.js';
-import { planTickDays, type TickPlanRequest, TICK_SYMBOLS_PER_UNIT, wantedDays } from '../../src/plan/tick-days.js';
+import { planMarketWideTickDays, planTickDays, type TickPlanRequest, TICK_SYMBOLS_PER_UNIT, wantedDays } from '../../src/plan/tick-days.js';
+import { fromListedDates } from '../../src/shared/calendar.js';
+import { conditionsCode } from '../../src/sources/massive/flat-file-formats.js';
+import { TEXT_LIST_CODES } from '../../src/lake/text-codes.js';
+import { checkTickCapabilities } from '../../src/run/tick-pipeline.js';
+import { UsageError } from '../../src/shared/errors.js';
+import { syntheticSource } from '../../src/sources/synthetic/source.js';
 import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 
 const day = (d: string) => nyMidnightUtc(d);
@@ -63,6 +69,57 @@ describe('tick days plan', () => {
     expect(planTickDays(request({ symbols, endInstant: day('2024-03-09'), maxSymbolsPerRequest: 1 })).units).toHaveLength(20);
     expect(planTickDays(request({ symbols, endInstant: day('2024-03-09'), threads: 8 })).units.map((u) => u.symbols.length)).toEqual(Array(10).fill(2));
     expect(planTickDays(request({ symbols: symbols.slice(0, 10), endInstant: day('2024-03-09'), threads: 8 })).units).toHaveLength(10);
+  });
+});
+
+describe('market-wide tick days plan', () => {
+  const symbols = Array.from({ length: 20 }, (_, i) => `S${String.fromCharCode(65 + i)}`);
+
+  it('makes one unit per day for every symbol wanting it, with the day file version', () => {
+    const versions = new Map([['2024-03-08', '"e1"'], ['2024-03-11', '"e2"'], ['2024-03-12', '"e3"']]);
+    const covered = new Map([['SA', [{ start: day('2024-03-08'), end: day('2024-03-09') }]]]);
+    const p = planMarketWideTickDays(request({ symbols, covered }), { versions });
+    expect(p.units.map((u) => [u.start, u.end, u.symbols.length, u.versions])).toEqual([
+      [day('2024-03-08'), day('2024-03-09'), 19, { '2024-03-08': '"e1"' }],
+      [day('2024-03-11'), day('2024-03-12'), 20, { '2024-03-11': '"e2"' }],
+      [day('2024-03-12'), day('2024-03-13'), 20, { '2024-03-12': '"e3"' }],
+    ]);
+    expect(p.units[0].symbols).toEqual(symbols.slice(1));
+    expect(p.units.map((u) => u.id)).toEqual([1, 2, 3]);
+  });
+
+  it('fetches a republished day again for every symbol holding it, and only listed days', () => {
+    const all = new Map(symbols.slice(0, 2).map((s) => [s, [{ start: day('2024-03-01'), end: day('2024-03-13') }]]));
+    // Only 03-11 is published; 03-08 was republished for the symbols holding it (SA, and OLD outside the request).
+    const calendar = fromListedDates(['2024-03-08', '2024-03-11'], '2024-03-08', '2024-03-12');
+    const refresh = new Map([['SA', ['2024-03-08']], ['OLD', ['2024-03-08']]]);
+    const p = planMarketWideTickDays(request({ symbols: symbols.slice(0, 3), covered: all, calendar, endInstant: day('2024-03-12') }), { refresh });
+    expect(p.units.map((u) => [u.start, u.symbols])).toEqual([
+      [day('2024-03-08'), ['SC', 'SA', 'OLD']],
+      [day('2024-03-11'), ['SC']],
+    ]);
+    expect(p.upToDate).toEqual(['SB']);
+  });
+});
+
+describe('tick capabilities', () => {
+  it('names the sources that have the kind when one has not', () => {
+    const barsOnly = { ...syntheticSource.capabilities, kinds: ['bars' as const] };
+    expect(() => checkTickCapabilities(barsOnly, 'bars-only', { kind: 'quotes', feed: undefined })).toThrow(UsageError);
+    expect(() => checkTickCapabilities(barsOnly, 'bars-only', { kind: 'quotes', feed: undefined })).toThrow(/source bars-only has no quotes; use --source alpaca, massive, massive-files or synthetic for quotes/);
+    expect(() => checkTickCapabilities(syntheticSource.capabilities, 'synthetic', { kind: 'quotes', feed: undefined })).not.toThrow();
+  });
+});
+
+describe('flat-file condition fields', () => {
+  it('reads a field of integer codes as REST lists them, and keeps other codes as text', () => {
+    const list = (code: number) => TEXT_LIST_CODES.values[code];
+    expect(list(conditionsCode('12,37'))).toEqual(['12', '37']);
+    expect(conditionsCode('[12, 37]')).toBe(conditionsCode('12,37'));
+    expect(list(conditionsCode('007'))).toEqual(['7']);
+    expect(conditionsCode('')).toBe(0);
+    expect(list(conditionsCode('12,X'))).toEqual(['12', 'X']);
+    expect(list(conditionsCode('1,2,3,4,5,6'))).toEqual(['1', '2', '3', '4', '5', '6']);
   });
 });
 

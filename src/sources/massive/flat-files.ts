@@ -1,9 +1,10 @@
 /**
  * Massive flat files over S3: one gzipped CSV per trading day holding every US ticker's minute or
- * daily aggregates. A unit of work is a run of days: each day file is streamed to disk (never held
- * in memory), DuckDB keeps the requested tickers' rows of it, and once the unit's days are in they
- * are read back in symbol-then-time order, a bounded group of symbols at a time, so the writer
- * publishes each partition once. Files carry ETags, which the run keeps in the ledger.
+ * daily aggregates, trades or quotes. A unit of work is a run of days (bars) or one day (ticks):
+ * each day file is streamed to disk (never held in memory), DuckDB keeps the requested tickers'
+ * rows of it, and once the unit's days are in they are read back in symbol-then-time order, a
+ * bounded group of symbols at a time, so the writer publishes each partition once. Files carry
+ * ETags, which the run keeps in the ledger.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -14,17 +15,18 @@ import { pipeline } from 'node:stream/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import { connectUtc, copyDoubleChunk, duckMessage, openDuckDB, sqlString } from '../../lake/duck.js';
-import { allocateBarColumns, type BarColumns } from '../../lake/schema.js';
+import { connectUtc, duckMessage, openDuckDB, sqlString } from '../../lake/duck.js';
+import type { BarColumns, ColumnBatch, TickColumns } from '../../lake/schema.js';
 import { type AttemptFailure, withAttempts } from '../../net/attempts.js';
 import { CancelledError, CircuitOpenError } from '../../net/errors.js';
 import { RateBudget } from '../../net/rate-budget.js';
 import { CannotProceedError } from '../../shared/errors.js';
-import { addDays, type IsoDate, nyMidnightUtc } from '../../shared/time.js';
-import { maxBarsPerSession, type Timeframe } from '../../shared/timeframe.js';
+import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../../shared/time.js';
+import type { Timeframe } from '../../shared/timeframe.js';
 import { CredentialsError, PlanRestrictionError } from '../errors.js';
-import type { SessionBarRequest, Source, SourceCapabilities, SourceContext, SourceDefinition } from '../types.js';
-import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES } from './flat-file-keys.js';
+import type { SessionBarRequest, SessionData, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
+import { barFormat, type DayFileFormat, tickFormat } from './flat-file-formats.js';
+import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES, isFlatFileTimeframe } from './flat-file-keys.js';
 
 const DEFAULT_ENDPOINT = 'https://files.massive.com';
 const DEFAULT_BUCKET = 'flatfiles';
@@ -32,22 +34,20 @@ const DEFAULT_BUCKET = 'flatfiles';
 const REQUESTS_PER_MINUTE = 6_000;
 /** Day files filtered at once within a unit: one per core (at least two), as a gzip stream is read on one thread. */
 const FILES_AT_ONCE = Math.max(2, os.availableParallelism());
-/** Rows read back and sorted at once: bounds DuckDB's sort and the rows in flight. */
-const SORT_GROUP_ROWS = 1_000_000;
-const BATCH_ROWS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const DUCKDB_MEMORY_LIMIT = '512MB';
 const KEY_VARIABLES = 'MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY';
 const PLAN_HINT = 'flat files need a paid Massive plan (Stocks Starter or above), and their own S3 keys from the dashboard, not the REST API key';
 
 export const FLAT_FILES_CAPABILITIES: SourceCapabilities = {
-  kinds: ['bars'],
-  supportsTimeframe: (tf: Timeframe) => FLAT_FILE_TIMEFRAMES.includes(tf.api),
+  kinds: ['bars', 'trades', 'quotes'],
+  supportsTimeframe: isFlatFileTimeframe,
   timeframeChoices: FLAT_FILE_TIMEFRAMES,
   maxSymbolsPerRequest: Number.MAX_SAFE_INTEGER,
   pageRows: 1,
   windowFitsOnePage: false,
-  sessionRequests: { supportsTimeframe: (tf: Timeframe) => FLAT_FILE_TIMEFRAMES.includes(tf.api), only: true, versioned: true },
+  sessionRequests: { supportsTimeframe: isFlatFileTimeframe, only: true, versioned: true },
+  marketWideTicks: { versioned: true },
   feeds: [],
   // Flat files hold unadjusted aggregates only.
   adjustments: ['raw'],
@@ -95,7 +95,7 @@ function statusOf(error: unknown): number | undefined {
 
 export const massiveFilesSource: SourceDefinition = {
   name: 'massive-files',
-  description: `Massive flat files over S3 (1Min and 1Day, whole market per day); keys in ${KEY_VARIABLES}`,
+  description: `Massive flat files over S3 (1Min and 1Day bars, trades, quotes; whole market per day); keys in ${KEY_VARIABLES}`,
   capabilities: FLAT_FILES_CAPABILITIES,
   create(context: SourceContext): Source {
     return new MassiveFilesSource(settingsFrom(context.env), context);
@@ -145,11 +145,11 @@ class MassiveFilesSource implements Source {
     );
   }
 
-  async listSessionVersions(from: IsoDate, to: IsoDate, timeframe: Timeframe, signal: AbortSignal): Promise<Map<IsoDate, string>> {
+  async listSessionVersions(from: IsoDate, to: IsoDate, data: SessionData, signal: AbortSignal): Promise<Map<IsoDate, string>> {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const versions = new Map<IsoDate, string>();
     let first = true;
-    for (const prefix of flatFilePrefixes(timeframe, from, to)) {
+    for (const prefix of flatFilePrefixes(data, from, to)) {
       let token: string | undefined;
       do {
         const what = `s3://${this.settings.bucket}/${prefix}`;
@@ -164,7 +164,7 @@ class MassiveFilesSource implements Source {
         });
         first = false;
         for (const object of page.Contents ?? []) {
-          const date = object.Key ? flatFileDate(object.Key, timeframe) : undefined;
+          const date = object.Key ? flatFileDate(object.Key, data) : undefined;
           if (date !== undefined && date >= from && date <= to) versions.set(date, object.ETag ?? `${object.Size}-${object.LastModified?.toISOString()}`);
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -173,16 +173,37 @@ class MassiveFilesSource implements Source {
     return versions;
   }
 
-  async *fetchSessionBars(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
-    await fsp.mkdir(request.scratch, { recursive: true });
+  fetchSessionBars(request: SessionBarRequest, signal: AbortSignal, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
+    const data = { kind: 'bars', timeframe: request.timeframe } as const;
+    return this.fetchDays(barFormat(request.timeframe), data, request.symbols, request.sessions, request.scratch, signal, reuse);
+  }
+
+  /** The request's window is whole New York days the listing had: one file each. */
+  fetchTicks(request: TickRequest, signal: AbortSignal, reuse: () => TickColumns | undefined): AsyncIterable<TickColumns> {
+    const days: IsoDate[] = [];
+    for (let date = nyDateOf(request.start); nyMidnightUtc(date) < request.end; date = addDays(date, 1)) days.push(date);
+    return this.fetchDays(tickFormat(request.kind), { kind: request.kind }, request.symbols, days, request.scratch, signal, reuse);
+  }
+
+  /** Every requested symbol's rows of the day files, in symbol-then-time order. */
+  private async *fetchDays<B extends ColumnBatch>(
+    format: DayFileFormat<B>,
+    data: SessionData,
+    symbols: readonly string[],
+    days: readonly IsoDate[],
+    scratch: string,
+    signal: AbortSignal,
+    reuse: () => B | undefined,
+  ): AsyncIterable<B> {
+    await fsp.mkdir(scratch, { recursive: true });
     // Beside the lake's own instance: its sorts spill to disk rather than grow past this.
-    this.duck ??= openDuckDB(undefined, DUCKDB_MEMORY_LIMIT);
+    this.duck ??= openDuckDB(undefined, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb'));
     const duck = await this.duck;
-    const wanted = `VALUES ${request.symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
+    const wanted = `VALUES ${symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
     // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
-    const group = Math.max(1, Math.floor(SORT_GROUP_ROWS / (request.sessions.length * maxBarsPerSession(request.timeframe))));
+    const group = format.symbolsPerGroup(days.length, symbols.length);
     // A connection per file in flight: one connection runs one query at a time.
-    const connections = await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, request.sessions.length) }, () => connectUtc(duck)));
+    const connections = await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, days.length) }, () => connectUtc(duck)));
     try {
       for (const c of connections) await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`);
       const idle = [...connections];
@@ -196,15 +217,15 @@ class MassiveFilesSource implements Source {
       const failed = new AbortController();
       const unitSignal = AbortSignal.any([signal, failed.signal]);
       const settled = await Promise.allSettled(
-        request.sessions.map((date) =>
+        days.map((date) =>
           inFlight(async () => {
-            const key = flatFileKey(request.timeframe, date);
-            const gz = path.join(request.scratch, `${date}.csv.gz`);
+            const key = flatFileKey(data, date);
+            const gz = path.join(scratch, `${date}.csv.gz`);
             await downloading(() => this.download(key, gz, unitSignal));
             return filtering(async () => {
               const connection = idle.pop()!;
               try {
-                return await this.keepWanted(connection, key, gz, date, group, unitSignal);
+                return await this.keepWanted(format, connection, key, gz, date, group, unitSignal);
               } finally {
                 idle.push(connection);
               }
@@ -218,7 +239,7 @@ class MassiveFilesSource implements Source {
       const firstFailure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError && !signal.aborted));
       if (firstFailure?.status === 'rejected') throw firstFailure.reason;
       const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
-      yield* this.readBack(connections[0], request, kept, group, reuse);
+      yield* this.readBack(format, connections[0], symbols.length, kept, group, reuse);
     } finally {
       for (const c of connections) c.closeSync();
     }
@@ -228,20 +249,21 @@ class MassiveFilesSource implements Source {
    * Keep the wanted tickers' rows of a downloaded day file, as Parquet files beside it, one per group
    * of `group` symbols (`<day>/g=<n>/…`), so reading a group back reads only its rows; returns the day's directory.
    */
-  private async keepWanted(connection: DuckDBConnection, key: string, gz: string, date: IsoDate, group: number, signal: AbortSignal): Promise<string> {
+  private async keepWanted<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, key: string, gz: string, date: IsoDate, group: number, signal: AbortSignal): Promise<string> {
     if (signal.aborted) throw new CancelledError();
     const out = gz.replace(/\.csv\.gz$/, '');
     // A row stamped on another New York day than its file's is a provider defect: drop it, and say so.
-    // The rows are sorted when read back, so the copy need not keep the file's order (a third faster).
+    // The rows are sorted when read back, so the copy need not keep the file's order (a third faster);
+    // where ties keep the file's order, the rows are numbered first.
     const from = BigInt(nyMidnightUtc(date)) * 1_000_000n;
     const to = BigInt(nyMidnightUtc(addDays(date, 1))) * 1_000_000n;
+    const types = Object.entries(format.csvTypes).map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`).join(', ');
+    const csv = `read_csv(${sqlString(gz)}, header = true, compression = 'gzip', types = {${types}})`;
     try {
       await connection.run(
-        `COPY (SELECT w.idx // ${group} AS g, w.idx, c.window_start, c.open, c.high, c.low, c.close, coalesce(c.volume, 0) AS volume, coalesce(c.transactions, 0) AS transactions,
-                      c.window_start >= ${from} AND c.window_start < ${to} AS in_day,
-                      c.window_start IS NOT NULL AND c.open IS NOT NULL AND c.high IS NOT NULL AND c.low IS NOT NULL AND c.close IS NOT NULL AS complete
-               FROM read_csv(${sqlString(gz)}, header = true, compression = 'gzip',
-                    types = {'ticker': 'VARCHAR', 'volume': 'DOUBLE', 'open': 'DOUBLE', 'close': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE', 'window_start': 'BIGINT', 'transactions': 'DOUBLE'}) c
+        `COPY (SELECT w.idx // ${group} AS g, w.idx, ${format.kept},
+                      ${format.timeNs} >= ${from} AND ${format.timeNs} < ${to} AS in_day, ${format.complete} AS complete
+               FROM ${format.fileOrder ? `(SELECT row_number() OVER () AS rn, * FROM ${csv})` : csv} c
                JOIN wanted w ON c.ticker = w.symbol)
          TO ${sqlString(out)} (FORMAT parquet, PARTITION_BY (g), PRESERVE_ORDER false)`,
       );
@@ -253,7 +275,7 @@ class MassiveFilesSource implements Source {
         );
         const [outside, incomplete] = reader.getRows()[0].map(Number);
         if (outside > 0) this.context.onWarning(`${key}: dropped ${outside} row(s) of the requested symbols stamped outside ${date} (New York), a provider defect`);
-        if (incomplete > 0) this.context.onWarning(`${key}: dropped ${incomplete} row(s) of the requested symbols without a time or price`);
+        if (incomplete > 0) this.context.onWarning(`${key}: dropped ${incomplete} row(s) of the requested symbols without ${format.required}`);
       }
     } catch (error) {
       throw new Error(`reading ${key} failed: ${duckMessage(error)}`);
@@ -279,28 +301,17 @@ class MassiveFilesSource implements Source {
   }
 
   /** The kept rows of every day, in symbol-then-time order, one group of symbols at a time. */
-  private async *readBack(connection: DuckDBConnection, request: SessionBarRequest, days: string[], group: number, reuse: () => BarColumns | undefined): AsyncIterable<BarColumns> {
-    for (let g = 0; g * group < request.symbols.length; g++) {
+  private async *readBack<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, symbols: number, days: string[], group: number, reuse: () => B | undefined): AsyncIterable<B> {
+    for (let g = 0; g * group < symbols; g++) {
       const files: string[] = [];
       for (const day of days) {
         const dir = path.join(day, `g=${g}`);
         for (const name of await fsp.readdir(dir).catch(() => [] as string[])) files.push(path.join(dir, name));
       }
       if (files.length === 0) continue;
-      const result = await connection.stream(
-        `SELECT idx::DOUBLE, (window_start // 1000)::DOUBLE, open, high, low, close, volume, transactions
-         FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false) WHERE in_day AND complete
-         ORDER BY idx, window_start`,
-      );
-      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-        const n = chunk.rowCount;
-        const recycled = reuse();
-        const batch = recycled && recycled.time.length >= n ? recycled : allocateBarColumns(Math.max(n, BATCH_ROWS));
-        copyDoubleChunk(chunk, [batch.symbol, batch.time, batch.open, batch.high, batch.low, batch.close, batch.volume, batch.tradeCount]);
-        batch.vwap.fill(Number.NaN, 0, n);
-        batch.length = n;
-        yield batch;
-      }
+      const from = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+      const result = await connection.stream(await format.readBackSql(connection, from));
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) yield format.toBatch(chunk, reuse());
     }
   }
 

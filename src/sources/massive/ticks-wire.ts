@@ -5,14 +5,14 @@
  * and no object, string or BigInt per row. A row's time is its `sip_timestamp`, the field Massive
  * filters, orders and pages by, so rows keep the provider's order; it and a trade's `id` are integers
  * beyond 2^53, read digit by digit into int64 halves. Integer codes (exchange, conditions, tape,
- * correction) become the process-wide text dictionary codes, cached by value.
+ * correction) become text dictionary codes as `tick-codes` maps them.
  */
 import { allocateBatch, QUOTES_SCHEMA, type QuoteColumns, type TickColumns, type TickKind, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
-import { TEXT_CODES, TEXT_LIST_CODES } from '../../lake/text-codes.js';
 import { int64Halves } from '../../shared/nanos.js';
 import { PageFormatError } from '../errors.js';
 import { BACKSLASH, COLON, DOT, JsonScanner, LBRACE, LBRACKET, MINUS, QUOTE, RBRACE, RBRACKET, ZERO } from '../json-bytes.js';
 import { trimBase } from './rest-wire.js';
+import { integerListCode, integerText, nonZeroText, tapeText } from './tick-codes.js';
 
 /** Rows one page may hold (`limit`'s maximum). */
 export const TICKS_PAGE_LIMIT = 50_000;
@@ -114,60 +114,26 @@ function integer(s: JsonScanner): number {
   return n;
 }
 
-/** TEXT_CODES of small integers' decimal text by value, 0 until first seen. */
-const SMALL_INTEGER_TEXT = new Float64Array(1024);
-
-function integerText(n: number): number {
-  if (n >= 0 && n < SMALL_INTEGER_TEXT.length) return SMALL_INTEGER_TEXT[n] || (SMALL_INTEGER_TEXT[n] = TEXT_CODES.code(String(n)));
-  return TEXT_CODES.code(String(n));
-}
-
 /** An optional integer code (an exchange of a quote side, a correction) as text; 0 or null is none (NULL). */
-function nonZeroText(s: JsonScanner): number {
-  if (isNull(s)) return 0;
-  const n = integer(s);
-  return n === 0 ? 0 : integerText(n);
+function optionalText(s: JsonScanner): number {
+  return isNull(s) ? 0 : nonZeroText(integer(s));
 }
-
-/** Massive numbers the tapes 1, 2, 3 for A, B, C, the letters the lake stores (as Alpaca sends them). */
-const TAPE_LETTERS = ['A', 'B', 'C'].map((letter) => TEXT_CODES.code(letter));
 
 function tapeCode(s: JsonScanner): number {
-  if (isNull(s)) return 0;
-  const n = integer(s);
-  // An undocumented tape keeps its number rather than being lost.
-  return n >= 1 && n <= 3 ? TAPE_LETTERS[n - 1] : n === 0 ? 0 : integerText(n);
+  return isNull(s) ? 0 : tapeText(integer(s));
 }
 
-/**
- * TEXT_LIST_CODES of lists of up to 5 integers in 0..1023 (every condition list seen in practice) by
- * a packed key: each value in 10 bits, then the length in 3, exact below 2^53.
- */
-const PACKED_LISTS = new Map<number, number>();
 /** The list being read, reused so that a cached list allocates nothing. */
 const listValues: number[] = [];
 
-function integerListCode(s: JsonScanner): number {
+function integerList(s: JsonScanner): number {
   if (isNull(s)) return 0;
   listValues.length = 0;
-  let key = 0;
-  let packable = true;
   if (s.open(LBRACKET, RBRACKET)) {
-    do {
-      const n = integer(s);
-      listValues.push(n);
-      if (n >= 0 && n < 1024) key = key * 1024 + n;
-      else packable = false;
-    } while (s.more(RBRACKET));
+    do listValues.push(integer(s));
+    while (s.more(RBRACKET));
   }
-  if (!packable || listValues.length > 5) return TEXT_LIST_CODES.code(listValues.map(String));
-  key = key * 8 + listValues.length;
-  let code = PACKED_LISTS.get(key);
-  if (code === undefined) {
-    code = TEXT_LIST_CODES.code(listValues.map(String));
-    PACKED_LISTS.set(key, code);
-  }
-  return code;
+  return integerListCode(listValues);
 }
 
 /** A trade's `id`: a string of decimal digits (leading zeros allowed), stored as the uint64 it spells. */
@@ -253,9 +219,9 @@ class TradeRows implements RowReader {
           case SIZE: c.size[i] = s.number(); seen |= 4; break;
           case EXCHANGE: c.exchange[i] = integerText(integer(s)); seen |= 8; break;
           case ID: tradeId(s, this.id, i); seen |= 16; break;
-          case CONDITIONS: conditions = integerListCode(s); break;
+          case CONDITIONS: conditions = integerList(s); break;
           case TAPE: tape = tapeCode(s); break;
-          case CORRECTION: correction = nonZeroText(s); break;
+          case CORRECTION: correction = optionalText(s); break;
           default: skip(s);
         }
       } while (s.more(RBRACE));
@@ -299,11 +265,11 @@ class QuoteRows implements RowReader {
           case SIP_TIMESTAMP: s.uint64(this.time, i); seen = true; break;
           case BID_PRICE: bidPrice = s.number(); break;
           case BID_SIZE: bidSize = s.number(); break;
-          case BID_EXCHANGE: bidExchange = nonZeroText(s); break;
+          case BID_EXCHANGE: bidExchange = optionalText(s); break;
           case ASK_PRICE: askPrice = s.number(); break;
           case ASK_SIZE: askSize = s.number(); break;
-          case ASK_EXCHANGE: askExchange = nonZeroText(s); break;
-          case CONDITIONS: conditions = integerListCode(s); break;
+          case ASK_EXCHANGE: askExchange = optionalText(s); break;
+          case CONDITIONS: conditions = integerList(s); break;
           case TAPE: tape = tapeCode(s); break;
           default: skip(s);
         }

@@ -1,0 +1,159 @@
+/**
+ * Trades and quotes from Massive's flat files (`trades_v1`, `quotes_v1`): the real S3 SDK against the
+ * loopback S3 fake, the built CLI, the lake read back through DuckDB. One file holds every ticker's
+ * day, so a unit is a day for all the symbols wanting it; files are versioned by ETag.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeMassive } from '../support/fake-massive.js';
+import { FakeS3, type FakeS3Options } from '../support/fake-s3.js';
+import { type CliResult, listFiles, runCli, startCli, tempDir } from '../support/cli.js';
+import { readTicks } from '../support/lake.js';
+import { storedQuote, storedTrade } from '../support/massive-ticks.js';
+
+const TIMEOUT = 120_000;
+const stops: (() => Promise<void>)[] = [];
+async function serve(options: FakeS3Options): Promise<FakeS3> {
+  const fake = await new FakeS3(options).start();
+  stops.push(() => fake.stop());
+  return fake;
+}
+afterEach(async () => {
+  await Promise.all(stops.splice(0).map((stop) => stop()));
+});
+
+const s3Env = (fake: FakeS3) => ({ MASSIVE_S3_ACCESS_KEY_ID: fake.accessKeyId, MASSIVE_S3_SECRET_ACCESS_KEY: fake.secretAccessKey, MASSIVE_S3_ENDPOINT: fake.url });
+const args = (out: string, kind: 'trades' | 'quotes', start: string, end: string, ...symbols: string[]) => [
+  'symbols', ...symbols, '--source', 'massive-files', '--data', kind, '--start', start, '--end', end, '--out', out,
+];
+const ok = (r: CliResult): void => expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+const dayFiles = (fake: FakeS3) => fake.log.filter((r) => r.method === 'GET' && r.path.endsWith('.csv.gz'));
+
+/** The lake holds, per symbol, exactly the files' rows of those days (in day order, each day in file order). */
+async function expectExact(fake: FakeS3, out: string, kind: 'trades' | 'quotes', symbols: string[], days: string[]): Promise<void> {
+  const lake = await readTicks(out, `equities_${kind}`, kind);
+  for (const symbol of symbols) {
+    const expected = days.flatMap((d) => (kind === 'trades' ? fake.expectedTicks('trades', symbol, d).map(storedTrade) : fake.expectedTicks('quotes', symbol, d).map(storedQuote)));
+    expect(lake.get(symbol) ?? [], symbol).toEqual(expected);
+  }
+}
+
+describe('trades and quotes from Massive flat files (S3 fake, real S3 SDK)', () => {
+  it('keeps the wanted tickers of each day file exactly, one download per day; a rerun downloads nothing; a republished day is ingested again, and a day emptied for a ticker loses its file', async () => {
+    const fake = await serve({ from: '2024-03-06', to: '2024-03-11', datasets: ['trades_v1'], ticksPerDay: { trades: 1_500 } });
+    const out = tempDir();
+    const symbols = ['MSFT', 'AAPL', 'BRK.B'];
+    const days = ['2024-03-07', '2024-03-08'];
+    const first = await runCli([...args(out, 'trades', '2024-03-07', '2024-03-08', ...symbols), '--json'], s3Env(fake));
+    ok(first);
+    expect(JSON.parse(first.stdout)).toMatchObject({ kind: 'trades', source: 'massive-files', rows: 9_000, partitions: 6, complete: true });
+    expect(dayFiles(fake).map((r) => r.path).sort()).toEqual(days.map((d) => `/flatfiles/${fake.key('trades_v1', d)}`));
+    await expectExact(fake, out, 'trades', symbols, days);
+    expect(listFiles(path.join(out, 'equities_trades'))).toEqual(
+      ['AAPL', 'BRK.B', 'MSFT'].flatMap((s) => days.map((d) => `symbol=${s}/year=2024/month=03/day=${d.slice(8)}/data.parquet`)),
+    );
+    const versions = JSON.parse(fs.readFileSync(path.join(out, 'metadata/ledger/equities_trades.versions.json'), 'utf8'));
+    expect(Object.keys(versions)).toEqual(days);
+    for (const secret of [fake.secretAccessKey, fake.accessKeyId]) {
+      expect(first.stdout + first.stderr).not.toContain(secret);
+      for (const f of listFiles(out)) expect(fs.readFileSync(path.join(out, f)).includes(secret), f).toBe(false);
+    }
+
+    const gets = fake.objectGets;
+    const rerun = await runCli([...args(out, 'trades', '2024-03-07', '2024-03-08', ...symbols), '--json'], s3Env(fake));
+    ok(rerun);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ rows: 0, upToDate: 3 });
+    expect(fake.objectGets).toBe(gets);
+
+    // Massive replaces 03-07's file (the first ticker's sizes change): only that day is read again,
+    // for every symbol holding it, though this run names AAPL only.
+    fake.republish('trades_v1', '2024-03-07');
+    const after = await runCli(args(out, 'trades', '2024-03-07', '2024-03-08', 'AAPL'), s3Env(fake));
+    ok(after);
+    expect(fake.objectGets).toBe(gets + 1);
+    await expectExact(fake, out, 'trades', symbols, days);
+
+    // The republished 03-08 file has no MSFT: its stored day goes, the others' stay exact.
+    fake.dropTicker('trades_v1', '2024-03-08', 'MSFT');
+    const dropped = await runCli(args(out, 'trades', '2024-03-07', '2024-03-08', ...symbols), s3Env(fake));
+    ok(dropped);
+    expect(fake.objectGets).toBe(gets + 2);
+    expect(listFiles(path.join(out, 'equities_trades')).filter((f) => f.startsWith('symbol=MSFT/'))).toEqual(['symbol=MSFT/year=2024/month=03/day=07/data.parquet']);
+    await expectExact(fake, out, 'trades', ['AAPL', 'BRK.B'], days);
+    await expectExact(fake, out, 'trades', ['MSFT'], ['2024-03-07']);
+    expect(listFiles(path.join(out, '.staging'))).toEqual([]);
+  }, TIMEOUT);
+
+  it('stores the same rows as Massive REST serves for the same trades and quotes', async () => {
+    const counts = { trades: 1_200, quotes: 1_300 };
+    const s3 = await serve({ from: '2024-03-07', to: '2024-03-08', datasets: ['trades_v1', 'quotes_v1'], ticksPerDay: counts });
+    const rest = await new FakeMassive({ ticksPerDay: counts, tickPageRows: 700 }).start();
+    stops.push(() => rest.stop());
+    for (const kind of ['trades', 'quotes'] as const) {
+      const fromFiles = tempDir();
+      const fromRest = tempDir();
+      ok(await runCli(args(fromFiles, kind, '2024-03-07', '2024-03-08', 'AAPL', 'NVDA'), s3Env(s3)));
+      ok(await runCli([...args(fromRest, kind, '2024-03-07', '2024-03-08', 'AAPL', 'NVDA'), '--source', 'massive', '--rate-limit', '60000'], { MASSIVE_API_KEY: rest.apiKey, MASSIVE_API_URL: rest.url }));
+      const files = await readTicks(fromFiles, `equities_${kind}`, kind);
+      expect(files.get('AAPL')?.length, kind).toBe(2 * counts[kind]);
+      expect(files, kind).toEqual(await readTicks(fromRest, `equities_${kind}`, kind));
+    }
+  }, TIMEOUT);
+
+  it('groups a file that is not in ticker order by symbol, keeps ties in file order, and drops rows stamped on another day with a warning', async () => {
+    const fake = await serve({ from: '2024-03-07', to: '2024-03-08', datasets: ['quotes_v1'], ticksPerDay: { quotes: 2_000 }, tickFileOrder: 'time' });
+    fake.injectWrongDateRows('quotes_v1', '2024-03-07', 'AAPL', 4);
+    const out = tempDir();
+    const r = await runCli(args(out, 'quotes', '2024-03-07', '2024-03-08', 'AAPL', 'TSLA', 'V'), s3Env(fake));
+    ok(r);
+    expect(r.stdout + r.stderr).toMatch(/2024-03-07\.csv\.gz: dropped 4 row\(s\) of the requested symbols stamped outside 2024-03-07/);
+    await expectExact(fake, out, 'quotes', ['AAPL', 'TSLA', 'V'], ['2024-03-07', '2024-03-08']);
+    // Ties were served (so their order was checked), and an empty side too.
+    const served = fake.expectedTicks('quotes', 'AAPL', '2024-03-07');
+    expect(served.some((q, i) => i > 0 && q.sip_timestamp === served[i - 1].sip_timestamp)).toBe(true);
+    expect(served.some((q) => q.bid_price === undefined)).toBe(true);
+  }, TIMEOUT);
+
+  it('fails the unit of a refused day file with its reason, keeps the other days, and a rerun completes exactly', async () => {
+    const fake = await serve({ from: '2024-03-06', to: '2024-03-11', datasets: ['trades_v1'], ticksPerDay: { trades: 400 } });
+    fake.denyKey(fake.key('trades_v1', '2024-03-08'));
+    const out = tempDir();
+    const r = await runCli([...args(out, 'trades', '2024-03-06', '2024-03-11', 'AAPL', 'MSFT'), '--json'], s3Env(fake));
+    expect(r.code).toBe(1);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.symbols.map((s: { outcome: string }) => s.outcome)).toEqual(['failed', 'failed']);
+    expect(summary.symbols[0].reason).toMatch(/refused .*2024-03-08\.csv\.gz \(HTTP 403\)/);
+    await expectExact(fake, out, 'trades', ['AAPL', 'MSFT'], ['2024-03-06', '2024-03-07', '2024-03-11']);
+    fake.allowKey(fake.key('trades_v1', '2024-03-08'));
+    const gets = fake.objectGets;
+    ok(await runCli(args(out, 'trades', '2024-03-06', '2024-03-11', 'AAPL', 'MSFT'), s3Env(fake)));
+    expect(fake.objectGets).toBe(gets + 1);
+    await expectExact(fake, out, 'trades', ['AAPL', 'MSFT'], ['2024-03-06', '2024-03-07', '2024-03-08', '2024-03-11']);
+  }, TIMEOUT);
+
+  it('after kill -9 in the middle of a run, a rerun gives the exact lake', async () => {
+    const fake = await serve({ from: '2024-03-04', to: '2024-03-12', datasets: ['trades_v1'], ticksPerDay: { trades: 3_000 } });
+    const out = tempDir();
+    const days = ['2024-03-04', '2024-03-05', '2024-03-06', '2024-03-07', '2024-03-08', '2024-03-11', '2024-03-12'];
+    // The listing and three day files answered; the next request is held while the others' days publish.
+    const held = fake.holdAfter(4);
+    const run = startCli(args(out, 'trades', '2024-03-04', '2024-03-12', 'AAPL', 'MSFT', 'TSLA'), s3Env(fake));
+    await held;
+    run.child.kill('SIGKILL');
+    await run.done;
+    fake.dropHeld();
+    ok(await runCli(args(out, 'trades', '2024-03-04', '2024-03-12', 'AAPL', 'MSFT', 'TSLA'), s3Env(fake)));
+    await expectExact(fake, out, 'trades', ['AAPL', 'MSFT', 'TSLA'], days);
+    expect(listFiles(path.join(out, 'equities_trades')).filter((f) => !f.endsWith('/data.parquet'))).toEqual([]);
+  }, TIMEOUT);
+
+  it('refuses bar options with ticks before any request (exit 2)', async () => {
+    const fake = await serve({ from: '2024-03-07', to: '2024-03-08', datasets: ['trades_v1'] });
+    const out = tempDir();
+    const r = await runCli([...args(out, 'trades', '2024-03-07', '2024-03-08', 'AAPL'), '--timeframe', '1Min'], s3Env(fake));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--timeframe/);
+    expect(fake.log).toHaveLength(0);
+  }, TIMEOUT);
+});
