@@ -46,7 +46,10 @@ export function describePlan(plan: PlanReport): string[] {
   const lines = [`plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`];
   if (plan.kind !== 'bars') {
     // How many ticks a day holds is not known before it is fetched.
-    lines.push(`  ${units} (one New York day each), ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≥ ${num(plan.estimatedRequests)} requests (a liquid symbol-day takes hundreds)`}`);
+    const requests = plan.dayFiles
+      ? `${num(plan.estimatedRequests)} day-file ${plan.estimatedRequests === 1 ? 'download' : 'downloads'} (each serves every symbol)`
+      : `≥ ${num(plan.estimatedRequests)} requests (a liquid symbol-day takes hundreds)`;
+    lines.push(`  ${units} (one New York day each), ${plan.rateLimitPerMinute === undefined ? 'no requests' : requests}`);
     if (plan.rateLimitPerMinute === undefined) lines.push('  the source makes no requests: time is local work only');
     return lines;
   }

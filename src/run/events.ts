@@ -27,8 +27,10 @@ export interface PlanReport {
   units: number;
   /** Upper bounds: the planner counts every session's full extended hours (0 for ticks: their count is unknown in advance). */
   estimatedBars: number;
-  /** For bars an upper bound; for ticks a lower bound (one per unit: a liquid symbol-day takes hundreds). */
+  /** For bars an upper bound; for ticks a lower bound (one per unit: a liquid symbol-day takes hundreds), exact with `dayFiles`. */
   estimatedRequests: number;
+  /** Ticks from day files: each unit is one file holding every symbol's day, one download. */
+  dayFiles?: boolean;
   /** Requests at the configured rate limit, ms; 0 for a source that makes no requests. */
   estimatedRequestTimeMs: number;
   rateLimitPerMinute: number | undefined;

@@ -85,6 +85,7 @@ async function planTicksAgainst(options: TickRunOptions, ledger: Ledger, referen
     units: work.units.length,
     estimatedBars: 0,
     estimatedRequests,
+    ...(options.source.capabilities.marketWideTicks ? { dayFiles: true } : {}),
     estimatedRequestTimeMs: rateLimit === undefined ? 0 : Math.round((estimatedRequests / rateLimit) * 60_000),
     rateLimitPerMinute: rateLimit,
     work: work.units,

@@ -148,9 +148,12 @@ describe('trades and quotes from Massive flat files (S3 fake, real S3 SDK)', () 
     expect(listFiles(path.join(out, 'equities_trades')).filter((f) => !f.endsWith('/data.parquet'))).toEqual([]);
   }, TIMEOUT);
 
-  it('refuses bar options with ticks before any request (exit 2)', async () => {
+  it('plans one download per day for every symbol, and refuses bar options with ticks before any request (exit 2)', async () => {
     const fake = await serve({ from: '2024-03-07', to: '2024-03-08', datasets: ['trades_v1'] });
     const out = tempDir();
+    const dry = await runCli([...args(out, 'trades', '2024-03-04', '2024-03-08', 'AAPL', 'MSFT', 'V'), '--dry-run'], s3Env(fake));
+    ok(dry);
+    expect(dry.stdout + dry.stderr).toMatch(/5 units of work \(one New York day each\), 5 day-file downloads \(each serves every symbol\)/);
     const r = await runCli([...args(out, 'trades', '2024-03-07', '2024-03-08', 'AAPL'), '--timeframe', '1Min'], s3Env(fake));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--timeframe/);
