@@ -32,7 +32,7 @@ const DEFAULT_ENDPOINT = 'https://files.massive.com';
 const DEFAULT_BUCKET = 'flatfiles';
 /** Massive asks paid users to stay under 100 requests a second. */
 const REQUESTS_PER_MINUTE = 6_000;
-/** Day files filtered at once within a unit: one per core (at least two), as a gzip stream is read on one thread. */
+/** Day files filtered at once: one per core (at least two), as a gzip stream is read on one thread. */
 const FILES_AT_ONCE = Math.max(2, os.availableParallelism());
 const CONNECT_TIMEOUT_MS = 10_000;
 const DUCKDB_MEMORY_LIMIT = '512MB';
@@ -108,6 +108,13 @@ class MassiveFilesSource implements Source {
   private readonly budget: RateBudget;
   private client: Promise<S3Client> | undefined;
   private duck: Promise<DuckDBInstance> | undefined;
+  /**
+   * Day files on disk or being filtered, across the units running at once (a trades file is over a
+   * gigabyte): one more than are filtered, so DuckDB never waits on the network.
+   */
+  private readonly filesInFlight = pLimit(FILES_AT_ONCE + 1);
+  /** Fewer downloads than files in flight: the first file arrives sooner, and DuckDB starts on it. */
+  private readonly downloading = pLimit(FILES_AT_ONCE);
 
   constructor(
     private readonly settings: S3Settings,
@@ -208,20 +215,15 @@ class MassiveFilesSource implements Source {
       for (const c of connections) await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`);
       const idle = [...connections];
       const filtering = pLimit(connections.length);
-      // One file more than are being filtered is downloading, so DuckDB never waits on the network
-      // and at most that many day files are on disk.
-      const inFlight = pLimit(connections.length + 1);
-      // Fewer downloads than files in flight: the first file arrives sooner, and DuckDB starts on it.
-      const downloading = pLimit(connections.length);
       // The first file that fails stops the others: the unit fails with its reason.
       const failed = new AbortController();
       const unitSignal = AbortSignal.any([signal, failed.signal]);
       const settled = await Promise.allSettled(
         days.map((date) =>
-          inFlight(async () => {
+          this.filesInFlight(async () => {
             const key = flatFileKey(data, date);
             const gz = path.join(scratch, `${date}.csv.gz`);
-            await downloading(() => this.download(key, gz, unitSignal));
+            await this.downloading(() => this.download(key, gz, unitSignal));
             return filtering(async () => {
               const connection = idle.pop()!;
               try {
