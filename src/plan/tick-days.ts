@@ -35,20 +35,21 @@ export function dayWindow(date: IsoDate, endInstant: number): Interval {
 
 /** Each day some symbols want, with those symbols in request order; and the symbols wanting none. */
 function symbolsByDay(req: TickPlanRequest, refresh?: ReadonlyMap<string, readonly IsoDate[]>): { byDay: Map<IsoDate, string[]>; upToDate: string[] } {
-  const byDay = new Map<IsoDate, string[]>();
+  // A set per day keeps insertion (request) order and ignores a symbol wanting a day twice.
+  const byDay = new Map<IsoDate, Set<string>>();
   const upToDate: string[] = [];
   const want = (date: IsoDate, symbol: string): void => {
     const symbols = byDay.get(date);
-    if (!symbols) byDay.set(date, [symbol]);
-    else if (symbols[symbols.length - 1] !== symbol) symbols.push(symbol);
+    if (symbols) symbols.add(symbol);
+    else byDay.set(date, new Set([symbol]));
   };
   for (const symbol of req.symbols) {
     const days = wantedDays(req, symbol);
     if (days.length === 0 && !refresh?.has(symbol)) upToDate.push(symbol);
     for (const date of days) want(date, symbol);
   }
-  for (const [symbol, dates] of refresh ?? []) for (const date of dates) if (!byDay.get(date)?.includes(symbol)) want(date, symbol);
-  return { byDay, upToDate };
+  for (const [symbol, dates] of refresh ?? []) for (const date of dates) want(date, symbol);
+  return { byDay: new Map([...byDay].map(([date, symbols]) => [date, [...symbols]])), upToDate };
 }
 
 /** A unit of some symbols over one day; only a whole day counts as covered. */
@@ -83,10 +84,13 @@ export interface MarketWideTickOptions {
 
 /**
  * Days served market-wide (one file holds every symbol's day): one unit per day, for every symbol
- * wanting it, so a day's file is read once however many symbols want it.
+ * wanting it, so a day's file is read once however many symbols want it. A file holds a whole day,
+ * so a day the run's end cuts is left for a later run.
  */
 export function planMarketWideTickDays(req: TickPlanRequest, options: MarketWideTickOptions): Plan {
-  const { byDay, upToDate } = symbolsByDay(req, options.refresh);
-  const units = [...byDay.keys()].sort().map((date, i) => dayUnit(i + 1, date, byDay.get(date)!, req.endInstant, options.versions?.get(date)));
-  return { units, upToDate };
+  const { byDay } = symbolsByDay(req, options.refresh);
+  const whole = [...byDay.keys()].filter((date) => nyMidnightUtc(addDays(date, 1)) <= req.endInstant).sort();
+  const units = whole.map((date, i) => dayUnit(i + 1, date, byDay.get(date)!, req.endInstant, options.versions?.get(date)));
+  const scheduled = new Set(units.flatMap((u) => u.symbols));
+  return { units, upToDate: req.symbols.filter((s) => !scheduled.has(s)) };
 }

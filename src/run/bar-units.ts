@@ -1,5 +1,4 @@
 /** Bars: a unit's batches are appended to the writer's buffers and merged into monthly or yearly partitions. */
-import path from 'node:path';
 import type { PartitionWriter } from '../lake/partition-writer.js';
 import type { BarColumns, BARS_SCHEMA } from '../lake/schema.js';
 import type { WorkUnit } from '../plan/planner.js';
@@ -23,8 +22,7 @@ export function barUnits(options: BarUnitOptions): UnitExecutor {
       return source.fetchBars({ symbols: unit.symbols, timeframe, start: unit.start, end: unit.end, feed, adjustment }, context.signal, reuse);
     }
     if (!source.fetchSessionBars) throw new Error(`source ${source.name} cannot fetch whole sessions`);
-    const scratch = path.join(context.staging, 'source');
-    return source.fetchSessionBars({ symbols: unit.symbols, timeframe, sessions: unit.sessions, feed, adjustment, scratch }, context.signal, reuse);
+    return source.fetchSessionBars({ symbols: unit.symbols, timeframe, sessions: unit.sessions, feed, adjustment, scratch: context.scratch }, context.signal, reuse);
   };
   return async (unit, context) => {
     const write = options.writer.beginUnit(unit.symbols, context.staging, (partitions) => context.committed(partitions));

@@ -1,5 +1,4 @@
 /** Trades and quotes: a unit's rows are gathered day by day, and its days replace the stored ones whole when its request is over. */
-import path from 'node:path';
 import type { TickColumns, TickKind } from '../lake/schema.js';
 import type { TickWriter } from '../lake/tick-writer.js';
 import type { Source } from '../sources/types.js';
@@ -23,7 +22,7 @@ export function tickUnits(options: TickUnitOptions): UnitExecutor {
     });
     try {
       await context.fetching(async () => {
-        const request = { kind, symbols: unit.symbols, start: unit.start, end: unit.end, feed, scratch: path.join(context.staging, 'source') };
+        const request = { kind, symbols: unit.symbols, start: unit.start, end: unit.end, feed, scratch: context.scratch };
         for await (const batch of fetchTicks(request, context.signal, () => write.pageColumns as TickColumns | undefined)) {
           context.received(batch.length);
           await write.append(batch);

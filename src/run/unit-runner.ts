@@ -32,6 +32,8 @@ const LEDGER_SAVE_INTERVAL_MS = 2_000;
 export interface UnitContext {
   /** The unit's own staging directory (removed after it). */
   staging: string;
+  /** The source's temporary files for this unit: a directory inside `staging`. */
+  scratch: string;
   signal: AbortSignal;
   /** Run the fetching part of the unit in one of the run's fetch slots. */
   fetching<T>(task: () => Promise<T>): Promise<T>;
@@ -168,6 +170,7 @@ export class UnitRunner {
     await fs.mkdir(staging, { recursive: true });
     await this.options.execute(unit, {
       staging,
+      scratch: path.join(staging, 'source'),
       signal: this.internal.signal,
       fetching: (task) => this.fetchSlots(task),
       received: (rows) => {

@@ -5,11 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeMassive } from '../support/fake-massive.js';
-import { FakeS3, type FakeS3Options } from '../support/fake-s3.js';
+import { FakeS3, type FakeS3Options, QUOTES_FILE_HEADER, TRADES_FILE_HEADER } from '../support/fake-s3.js';
 import { type CliResult, listFiles, runCli, startCli, tempDir } from '../support/cli.js';
 import { readTicks } from '../support/lake.js';
+import { nyMidnightUtc } from '../../src/shared/time.js';
 import { storedQuote, storedTrade } from '../support/massive-ticks.js';
 
 const TIMEOUT = 120_000;
@@ -158,5 +160,50 @@ describe('trades and quotes from Massive flat files (S3 fake, real S3 SDK)', () 
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--timeframe/);
     expect(fake.log).toHaveLength(0);
+  }, TIMEOUT);
+});
+
+describe('flat-file tick fields and transfers', () => {
+  /** A prepared quotes or trades file for one day, served from disk in place of the generated one. */
+  async function serveFile(fake: FakeS3, dataset: 'trades_v1' | 'quotes_v1', date: string, header: string, lines: string[]): Promise<void> {
+    const file = path.join(tempDir(), `${date}.csv.gz`);
+    fs.writeFileSync(file, zlib.gzipSync(`${header}\n${lines.join('\n')}\n`));
+    await fake.addFile(fake.key(dataset, date), file);
+  }
+  const sip = (k: number): bigint => BigInt(nyMidnightUtc('2024-03-07') + 9 * 3_600_000) * 1_000_000n + BigInt(k) * 1_001n;
+
+  it('reads a quoted list that first appears deep in the file as one field, and fails a day whose trade id is not an integer', async () => {
+    const fake = await serve({ from: '2024-03-07', to: '2024-03-07', datasets: ['quotes_v1', 'trades_v1'], tickers: ['AAPL'], extraTickers: 0, ticksPerDay: { quotes: 0, trades: 0 } });
+    // 25,000 quotes whose conditions are single codes, then one with two: past any sample a reader might guess the dialect from.
+    const quotes = Array.from({ length: 25_000 }, (_, k) => `AAPL,3,10.5,2,4,10.25,1,1,,${sip(k) - 500n},${k + 1},${sip(k)},3,`);
+    quotes.push(`AAPL,3,10.5,2,4,10.25,1,"1,2",,${sip(25_000) - 500n},25001,${sip(25_000)},3,`);
+    await serveFile(fake, 'quotes_v1', '2024-03-07', QUOTES_FILE_HEADER, quotes);
+    const out = tempDir();
+    ok(await runCli(args(out, 'quotes', '2024-03-07', '2024-03-07', 'AAPL'), s3Env(fake)));
+    const stored = (await readTicks(out, 'equities_quotes', 'quotes')).get('AAPL')!;
+    expect(stored).toHaveLength(25_001);
+    expect(stored[0]).toEqual([sip(0).toString(), 10.25, 1, '4', 10.5, 2, '3', ['1'], 'C']);
+    expect(stored[25_000]).toEqual([sip(25_000).toString(), 10.25, 1, '4', 10.5, 2, '3', ['1', '2'], 'C']);
+
+    // An id DuckDB's own cast would read (1.5 → 2) is refused, as a REST page with it would be.
+    await serveFile(fake, 'trades_v1', '2024-03-07', TRADES_FILE_HEADER, [
+      `AAPL,,,4,17,${sip(0) - 9n},10.5,1,${sip(0)},100,3,,`,
+      `AAPL,,,4,1.5,${sip(1) - 9n},10.5,2,${sip(1)},100,3,,`,
+    ]);
+    const bad = await runCli([...args(out, 'trades', '2024-03-07', '2024-03-07', 'AAPL'), '--json'], s3Env(fake));
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).symbols[0].reason).toMatch(/trades_v1\/2024\/03\/2024-03-07\.csv\.gz failed: .*trade id 1\.5 is not an unsigned integer/);
+    expect(fs.existsSync(path.join(out, 'equities_trades', 'symbol=AAPL'))).toBe(false);
+  }, TIMEOUT);
+
+  it('retries a day file whose transfer stalls midway, silently, and stores it exactly', async () => {
+    const fake = await serve({ from: '2024-03-07', to: '2024-03-08', datasets: ['trades_v1'], ticksPerDay: { trades: 2_000 } });
+    fake.stallBody(fake.key('trades_v1', '2024-03-08'), 10_000);
+    const out = tempDir();
+    const r = await runCli([...args(out, 'trades', '2024-03-07', '2024-03-08', 'AAPL', 'MSFT'), '--request-timeout', '2', '--retry-delay', '20'], s3Env(fake));
+    ok(r);
+    expect(r.stderr).not.toMatch(/WARN|exceeded/);
+    expect(dayFiles(fake).filter((g) => g.path.endsWith('2024-03-08.csv.gz'))).toHaveLength(2);
+    await expectExact(fake, out, 'trades', ['AAPL', 'MSFT'], ['2024-03-07', '2024-03-08']);
   }, TIMEOUT);
 });

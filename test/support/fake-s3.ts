@@ -31,7 +31,7 @@
  * - the documented hazards: a published file replaced later (new ETag and Last-Modified; `republish`,
  *   and `dropTicker` for a day the provider emptied for one symbol), the 2019-08-12 defect (rows of the
  *   next day inside a day's file), a 403 for one day's file (not in plan / not yet published) or for
- *   everything.
+ *   everything, and a transfer that stalls midway (`stallBody`).
  * Its data is the synthetic market and the tick model, so tests can compute exactly what a file set
  * holds (`expectedBars`, `expectedTicks`).
  * Big benchmark files are written to disk by `writeMarketMinuteFile` and served streamed (`addFile`).
@@ -292,6 +292,8 @@ export class FakeS3 extends LoopbackServer {
   private readonly dropped = new Map<string, Set<string>>();
   private readonly modified = new Map<string, number>();
   private readonly denied = new Set<string>();
+  /** Keys whose next GET stalls after this many body bytes. */
+  private readonly stalls = new Map<string, number>();
   private denyEverything = false;
   private sortedKeys: string[] | undefined;
   private readonly signingKeys = new Map<string, Buffer>();
@@ -398,6 +400,14 @@ export class FakeS3 extends LoopbackServer {
     list.push({ ticker, count });
     this.injected.set(key, list);
     this.touch(key);
+  }
+
+  /**
+   * The next GET of this (generated) key sends its headers and `afterBytes` of the body, then nothing
+   * more while the connection stays open: a transfer that stalls midway. Later GETs are served whole.
+   */
+  stallBody(key: string, afterBytes: number): void {
+    this.stalls.set(key, afterBytes);
   }
 
   /** 403 AccessDenied for GET/HEAD of this key (existing or not: also how a not-yet-published day answers). */
@@ -709,6 +719,12 @@ export class FakeS3 extends LoopbackServer {
     }
     if (object.filePath === undefined) {
       const body = this.body(key);
+      const stallAfter = this.stalls.get(key);
+      if (stallAfter !== undefined) {
+        this.stalls.delete(key);
+        res.write(body.subarray(start, Math.min(end + 1, start + stallAfter)));
+        return;
+      }
       res.end(start === 0 && end === body.length - 1 ? body : body.subarray(start, end + 1));
       return;
     }

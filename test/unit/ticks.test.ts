@@ -100,6 +100,13 @@ describe('market-wide tick days plan', () => {
     ]);
     expect(p.upToDate).toEqual(['SB']);
   });
+
+  it('leaves a day the run end cuts to a later run: a file holds a whole day', () => {
+    const end = day('2024-03-12') + 15 * 3_600_000;
+    const p = planMarketWideTickDays(request({ symbols: ['SA'], startDate: '2024-03-11', endInstant: end }), {});
+    expect(p.units.map((u) => u.start)).toEqual([day('2024-03-11')]);
+    expect(planMarketWideTickDays(request({ symbols: ['SA'], startDate: '2024-03-12', endInstant: end }), {}).upToDate).toEqual(['SA']);
+  });
 });
 
 describe('tick capabilities', () => {

@@ -27,8 +27,8 @@ const TICK_GROUP_SYMBOLS = 16;
 export interface DayFileFormat<B extends ColumnBatch> {
   /** read_csv types of the columns used, by header name. */
   readonly csvTypes: Readonly<Record<string, string>>;
-  /** The row's instant in nanoseconds, over the CSV row `c`. */
-  readonly timeNs: string;
+  /** The kept column holding the row's instant in nanoseconds. */
+  readonly timeColumn: string;
   /** True for a row with every field the lake needs, over `c`. */
   readonly complete: string;
   /** Those fields, for a warning about rows without them. */
@@ -48,7 +48,7 @@ export interface DayFileFormat<B extends ColumnBatch> {
 export function barFormat(timeframe: Timeframe): DayFileFormat<BarColumns> {
   return {
     csvTypes: { ticker: 'VARCHAR', volume: 'DOUBLE', open: 'DOUBLE', close: 'DOUBLE', high: 'DOUBLE', low: 'DOUBLE', window_start: 'BIGINT', transactions: 'DOUBLE' },
-    timeNs: 'c.window_start',
+    timeColumn: 'window_start',
     complete: 'c.window_start IS NOT NULL AND c.open IS NOT NULL AND c.high IS NOT NULL AND c.low IS NOT NULL AND c.close IS NOT NULL',
     required: 'a time or price',
     kept: 'c.window_start, c.open, c.high, c.low, c.close, coalesce(c.volume, 0) AS volume, coalesce(c.transactions, 0) AS transactions',
@@ -80,6 +80,16 @@ export function conditionsCode(field: string): number {
   return TEXT_LIST_CODES.code(tokens);
 }
 
+/**
+ * A field of decimal digits as an integer of `type`; an empty field is NULL, anything else fails the
+ * file, as a malformed integer fails a REST page (DuckDB's own cast would round `4.7` or read `1e3`).
+ */
+function digits(field: string, type: 'BIGINT' | 'UBIGINT', what: string): string {
+  const f = `c.${field}`;
+  return `CASE WHEN ${f} IS NULL OR ${f} = '' THEN NULL WHEN regexp_full_match(${f}, '[0-9]{1,20}') THEN ${f}::${type}
+          ELSE error('${what} ' || ${f} || ' is not an unsigned integer') END`;
+}
+
 /** A CTE `codes(conditions, code)` of the distinct conditions fields in `from`. */
 async function conditionCodes(connection: DuckDBConnection, from: string): Promise<string> {
   const reader = await connection.runAndReadAll(`SELECT DISTINCT conditions FROM ${from} WHERE conditions IS NOT NULL`);
@@ -102,13 +112,15 @@ function mapCodes(column: Float64Array, n: number, map: (code: number) => number
   for (let i = 0; i < n; i++) column[i] = map(column[i]);
 }
 
-export const TRADE_FORMAT: DayFileFormat<TradeColumns> = {
-  csvTypes: { ticker: 'VARCHAR', conditions: 'VARCHAR', correction: 'BIGINT', exchange: 'BIGINT', id: 'VARCHAR', price: 'DOUBLE', sip_timestamp: 'BIGINT', size: 'DOUBLE', tape: 'BIGINT' },
-  timeNs: 'c.sip_timestamp',
+// Integer fields are read as text and converted strictly (`digits`).
+const TRADE_FORMAT: DayFileFormat<TradeColumns> = {
+  csvTypes: { ticker: 'VARCHAR', conditions: 'VARCHAR', correction: 'VARCHAR', exchange: 'VARCHAR', id: 'VARCHAR', price: 'DOUBLE', sip_timestamp: 'VARCHAR', size: 'DOUBLE', tape: 'VARCHAR' },
+  timeColumn: 'sip_timestamp',
   complete: 'c.sip_timestamp IS NOT NULL AND c.price IS NOT NULL AND c.size IS NOT NULL AND c.exchange IS NOT NULL AND c.id IS NOT NULL',
   required: 'a sip_timestamp, price, size, exchange or id',
-  // An id is a string of digits (leading zeros allowed), stored as the uint64 it spells; another fails the file.
-  kept: 'c.rn, c.sip_timestamp, c.price, c.size, c.exchange, c.id::UBIGINT AS id, c.conditions, c.tape, c.correction',
+  // An id is a string of digits (leading zeros allowed), stored as the uint64 it spells.
+  kept: `c.rn, ${digits('sip_timestamp', 'BIGINT', 'sip_timestamp')} AS sip_timestamp, c.price, c.size, ${digits('exchange', 'BIGINT', 'exchange')} AS exchange,
+         ${digits('id', 'UBIGINT', 'trade id')} AS id, c.conditions, ${digits('tape', 'BIGINT', 'tape')} AS tape, ${digits('correction', 'BIGINT', 'correction')} AS correction`,
   fileOrder: true,
   symbolsPerGroup: tickGroups,
   readBackSql: async (connection, from) =>
@@ -126,25 +138,26 @@ export const TRADE_FORMAT: DayFileFormat<TradeColumns> = {
   },
 };
 
-export const QUOTE_FORMAT: DayFileFormat<QuoteColumns> = {
+const QUOTE_FORMAT: DayFileFormat<QuoteColumns> = {
   csvTypes: {
     ticker: 'VARCHAR',
-    ask_exchange: 'BIGINT',
+    ask_exchange: 'VARCHAR',
     ask_price: 'DOUBLE',
     ask_size: 'DOUBLE',
-    bid_exchange: 'BIGINT',
+    bid_exchange: 'VARCHAR',
     bid_price: 'DOUBLE',
     bid_size: 'DOUBLE',
     conditions: 'VARCHAR',
-    sip_timestamp: 'BIGINT',
-    tape: 'BIGINT',
+    sip_timestamp: 'VARCHAR',
+    tape: 'VARCHAR',
   },
-  timeNs: 'c.sip_timestamp',
+  timeColumn: 'sip_timestamp',
   complete: 'c.sip_timestamp IS NOT NULL',
   required: 'a sip_timestamp',
   // A side without a quote is empty fields or zeros (exchange 0): zeros, as REST's absent members.
-  kept: `c.rn, c.sip_timestamp, coalesce(c.bid_price, 0) AS bid_price, coalesce(c.bid_size, 0) AS bid_size, coalesce(c.bid_exchange, 0) AS bid_exchange,
-         coalesce(c.ask_price, 0) AS ask_price, coalesce(c.ask_size, 0) AS ask_size, coalesce(c.ask_exchange, 0) AS ask_exchange, c.conditions, c.tape`,
+  kept: `c.rn, ${digits('sip_timestamp', 'BIGINT', 'sip_timestamp')} AS sip_timestamp, coalesce(c.bid_price, 0) AS bid_price, coalesce(c.bid_size, 0) AS bid_size,
+         coalesce(${digits('bid_exchange', 'BIGINT', 'bid_exchange')}, 0) AS bid_exchange, coalesce(c.ask_price, 0) AS ask_price, coalesce(c.ask_size, 0) AS ask_size,
+         coalesce(${digits('ask_exchange', 'BIGINT', 'ask_exchange')}, 0) AS ask_exchange, c.conditions, ${digits('tape', 'BIGINT', 'tape')} AS tape`,
   fileOrder: true,
   symbolsPerGroup: tickGroups,
   readBackSql: async (connection, from) =>

@@ -36,6 +36,8 @@ const REQUESTS_PER_MINUTE = 6_000;
 const FILES_AT_ONCE = Math.max(2, os.availableParallelism());
 const CONNECT_TIMEOUT_MS = 10_000;
 const DUCKDB_MEMORY_LIMIT = '512MB';
+/** The SDK's logger: failures reach the run as errors, and nothing below the CLI prints. */
+const SILENT = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const KEY_VARIABLES = 'MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY';
 const PLAN_HINT = 'flat files need a paid Massive plan (Stocks Starter or above), and their own S3 keys from the dashboard, not the REST API key';
 
@@ -137,8 +139,16 @@ class MassiveFilesSource implements Source {
           responseChecksumValidation: 'WHEN_REQUIRED',
           // Retries are the run's (shared budget, backoff, breaker, counts), not the SDK's.
           maxAttempts: 1,
-          // A connection that stops sending (the body included) fails the attempt instead of hanging the run.
-          requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: this.context.retry.timeoutMs },
+          // A connection that stops sending (the body included: the socket's idle timeout) fails the
+          // attempt instead of hanging the run; the handler reports through the error, never the console.
+          requestHandler: {
+            connectionTimeout: CONNECT_TIMEOUT_MS,
+            requestTimeout: this.context.retry.timeoutMs,
+            throwOnRequestTimeout: true,
+            socketTimeout: this.context.retry.timeoutMs,
+            logger: SILENT,
+          },
+          logger: SILENT,
         }),
     );
     return this.client;
@@ -189,6 +199,8 @@ class MassiveFilesSource implements Source {
   fetchTicks(request: TickRequest, signal: AbortSignal, reuse: () => TickColumns | undefined): AsyncIterable<TickColumns> {
     const days: IsoDate[] = [];
     for (let date = nyDateOf(request.start); nyMidnightUtc(date) < request.end; date = addDays(date, 1)) days.push(date);
+    // A day file holds a whole day: part of one cannot be asked for.
+    if (nyMidnightUtc(days[0]) !== request.start || nyMidnightUtc(addDays(days[days.length - 1], 1)) !== request.end) throw new Error('flat files serve whole New York days only');
     return this.fetchDays(tickFormat(request.kind), { kind: request.kind }, request.symbols, days, request.scratch, signal, reuse);
   }
 
@@ -203,21 +215,24 @@ class MassiveFilesSource implements Source {
     reuse: () => B | undefined,
   ): AsyncIterable<B> {
     await fsp.mkdir(scratch, { recursive: true });
-    // Beside the lake's own instance: its sorts spill to disk rather than grow past this.
-    this.duck ??= openDuckDB(undefined, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb'));
+    // Beside the lake's own instance: its sorts spill to the run's staging area rather than grow past this.
+    this.duck ??= fsp.mkdir(this.context.scratch, { recursive: true }).then(() => openDuckDB(undefined, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb')));
     const duck = await this.duck;
     const wanted = `VALUES ${symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
     // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
     const group = format.symbolsPerGroup(days.length, symbols.length);
     // A connection per file in flight: one connection runs one query at a time.
     const connections = await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, days.length) }, () => connectUtc(duck)));
+    // The first file that fails stops the others: the unit fails with its reason. A stop interrupts
+    // DuckDB too, which would otherwise finish filtering a day file first.
+    const failed = new AbortController();
+    const unitSignal = AbortSignal.any([signal, failed.signal]);
+    const interrupt = (): void => connections.forEach((c) => c.interrupt());
+    unitSignal.addEventListener('abort', interrupt, { once: true });
     try {
       for (const c of connections) await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`);
       const idle = [...connections];
       const filtering = pLimit(connections.length);
-      // The first file that fails stops the others: the unit fails with its reason.
-      const failed = new AbortController();
-      const unitSignal = AbortSignal.any([signal, failed.signal]);
       const settled = await Promise.allSettled(
         days.map((date) =>
           this.filesInFlight(async () => {
@@ -241,8 +256,9 @@ class MassiveFilesSource implements Source {
       const firstFailure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError && !signal.aborted));
       if (firstFailure?.status === 'rejected') throw firstFailure.reason;
       const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
-      yield* this.readBack(format, connections[0], symbols.length, kept, group, reuse);
+      yield* this.readBack(format, connections[0], symbols.length, kept, group, unitSignal, reuse);
     } finally {
+      unitSignal.removeEventListener('abort', interrupt);
       for (const c of connections) c.closeSync();
     }
   }
@@ -260,13 +276,16 @@ class MassiveFilesSource implements Source {
     const from = BigInt(nyMidnightUtc(date)) * 1_000_000n;
     const to = BigInt(nyMidnightUtc(addDays(date, 1))) * 1_000_000n;
     const types = Object.entries(format.csvTypes).map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`).join(', ');
-    const csv = `read_csv(${sqlString(gz)}, header = true, compression = 'gzip', types = {${types}})`;
+    // The dialect is fixed, not sniffed: a sample without a quoted field (a `conditions` list) would
+    // otherwise read a later one as several columns.
+    const csv = `read_csv(${sqlString(gz)}, header = true, compression = 'gzip', delim = ',', quote = '"', escape = '"', types = {${types}})`;
     try {
+      const time = format.timeColumn;
       await connection.run(
-        `COPY (SELECT w.idx // ${group} AS g, w.idx, ${format.kept},
-                      ${format.timeNs} >= ${from} AND ${format.timeNs} < ${to} AS in_day, ${format.complete} AS complete
-               FROM ${format.fileOrder ? `(SELECT row_number() OVER () AS rn, * FROM ${csv})` : csv} c
-               JOIN wanted w ON c.ticker = w.symbol)
+        `COPY (SELECT *, ${time} >= ${from} AND ${time} < ${to} AS in_day FROM (
+                 SELECT w.idx // ${group} AS g, w.idx, ${format.kept}, ${format.complete} AS complete
+                 FROM ${format.fileOrder ? `(SELECT row_number() OVER () AS rn, * FROM ${csv})` : csv} c
+                 JOIN wanted w ON c.ticker = w.symbol))
          TO ${sqlString(out)} (FORMAT parquet, PARTITION_BY (g), PRESERVE_ORDER false)`,
       );
       // A day without any of the symbols writes no file.
@@ -280,6 +299,7 @@ class MassiveFilesSource implements Source {
         if (incomplete > 0) this.context.onWarning(`${key}: dropped ${incomplete} row(s) of the requested symbols without ${format.required}`);
       }
     } catch (error) {
+      if (signal.aborted) throw new CancelledError();
       throw new Error(`reading ${key} failed: ${duckMessage(error)}`);
     } finally {
       await fsp.rm(gz, { force: true });
@@ -303,7 +323,7 @@ class MassiveFilesSource implements Source {
   }
 
   /** The kept rows of every day, in symbol-then-time order, one group of symbols at a time. */
-  private async *readBack<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, symbols: number, days: string[], group: number, reuse: () => B | undefined): AsyncIterable<B> {
+  private async *readBack<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, symbols: number, days: string[], group: number, signal: AbortSignal, reuse: () => B | undefined): AsyncIterable<B> {
     for (let g = 0; g * group < symbols; g++) {
       const files: string[] = [];
       for (const day of days) {
@@ -312,8 +332,13 @@ class MassiveFilesSource implements Source {
       }
       if (files.length === 0) continue;
       const from = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
-      const result = await connection.stream(await format.readBackSql(connection, from));
-      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) yield format.toBatch(chunk, reuse());
+      try {
+        const result = await connection.stream(await format.readBackSql(connection, from));
+        for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) yield format.toBatch(chunk, reuse());
+      } catch (error) {
+        if (signal.aborted) throw new CancelledError();
+        throw error;
+      }
     }
   }
 
