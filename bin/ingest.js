@@ -7,10 +7,6 @@ import v8 from 'node:v8';
 // threads let the file system commit them together. Set before the pool starts; the user's value wins.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-// The S3 SDK warns on stderr that its releases after January 2027 need Node 22; the version this
-// package pins supports Node 20, so the warning would only clutter cron mail.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 // Keep V8's young generation at its initial size. Ingest keeps a small JS heap beside large typed
 // arrays; once the young generation grew, V8 kept running full collections of that small heap.
 // Set before the program loads so it applies from the first allocation.

@@ -3,13 +3,15 @@
  * loopback S3 fake, the built CLI, the lake read back through DuckDB. One file holds every ticker's
  * day, so a unit is a day for all the symbols wanting it; files are versioned by ETag.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeMassive } from '../support/fake-massive.js';
 import { FakeS3, type FakeS3Options, QUOTES_FILE_HEADER, TRADES_FILE_HEADER } from '../support/fake-s3.js';
-import { type CliResult, listFiles, runCli, startCli, tempDir } from '../support/cli.js';
+import { type CliResult, listFiles, ROOT, runCli, startCli, tempDir } from '../support/cli.js';
 import { readTicks } from '../support/lake.js';
 import { nyMidnightUtc } from '../../src/shared/time.js';
 import { storedQuote, storedTrade } from '../support/massive-ticks.js';
@@ -194,6 +196,26 @@ describe('flat-file tick fields and transfers', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).symbols[0].reason).toMatch(/trades_v1\/2024\/03\/2024-03-07\.csv\.gz failed: .*trade id 1\.5 is not an unsigned integer/);
     expect(fs.existsSync(path.join(out, 'equities_trades', 'symbol=AAPL'))).toBe(false);
+  }, TIMEOUT);
+
+  it('runs from the library without printing anything (the S3 SDK included)', async () => {
+    const fake = await serve({ from: '2024-03-07', to: '2024-03-07', datasets: ['quotes_v1'], ticksPerDay: { quotes: 300 } });
+    const out = tempDir();
+    const script = `
+      import { IngestionPipeline } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/src/index.js')).href)};
+      const pipeline = new IngestionPipeline({ source: 'massive-files', storageDir: ${JSON.stringify(out)}, env: ${JSON.stringify(s3Env(fake))} });
+      const result = await pipeline.ingestSymbols(['AAPL', 'V'], { start: '2024-03-07', end: '2024-03-07', data: 'quotes' });
+      process.stdout.write(JSON.stringify({ complete: result.complete, rows: result.rows, kind: result.kind }));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).toBe('');
+    expect(JSON.parse(stdout)).toEqual({ complete: true, rows: 600, kind: 'quotes' });
+    await expectExact(fake, out, 'quotes', ['AAPL', 'V'], ['2024-03-07']);
   }, TIMEOUT);
 
   it('retries a day file whose transfer stalls midway, silently, and stores it exactly', async () => {

@@ -95,6 +95,17 @@ function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 
+/**
+ * The S3 SDK, loaded only by runs that use this source. It would warn on stderr (through
+ * process.emitWarning, in a library caller's process too) that its releases after January 2027 need
+ * Node 22; the version pinned here supports Node 20, and nothing below the CLI prints. A value the
+ * user set wins.
+ */
+function s3Sdk(): Promise<typeof import('@aws-sdk/client-s3')> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return import('@aws-sdk/client-s3');
+}
+
 export const massiveFilesSource: SourceDefinition = {
   name: 'massive-files',
   description: `Massive flat files over S3 (1Min and 1Day bars, trades, quotes; whole market per day); keys in ${KEY_VARIABLES}`,
@@ -126,8 +137,7 @@ class MassiveFilesSource implements Source {
   }
 
   private s3(): Promise<S3Client> {
-    // The SDK is loaded only by runs that use this source.
-    this.client ??= import('@aws-sdk/client-s3').then(
+    this.client ??= s3Sdk().then(
       ({ S3Client }) =>
         new S3Client({
           endpoint: this.settings.endpoint,
@@ -163,7 +173,7 @@ class MassiveFilesSource implements Source {
   }
 
   async listSessionVersions(from: IsoDate, to: IsoDate, data: SessionData, signal: AbortSignal): Promise<Map<IsoDate, string>> {
-    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const { ListObjectsV2Command } = await s3Sdk();
     const versions = new Map<IsoDate, string>();
     let first = true;
     for (const prefix of flatFilePrefixes(data, from, to)) {
@@ -309,7 +319,7 @@ class MassiveFilesSource implements Source {
 
   /** Stream an object to a file; a transfer cut off midway is another failed attempt. */
   private async download(key: string, file: string, signal: AbortSignal): Promise<void> {
-    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const { GetObjectCommand } = await s3Sdk();
     await this.attempts(`s3://${this.settings.bucket}/${key}`, signal, async (client) => {
       const object = await client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { abortSignal: signal });
       await pipeline(object.Body as Readable, fs.createWriteStream(file), { signal });
