@@ -6,8 +6,8 @@
  * rows: the one filling and the one being inserted) per unit are held in JavaScript memory, however
  * large the day: full parts are inserted into a DuckDB table of the open day (which spills to the
  * staging area beyond DuckDB's memory limit), and the table is written to a temp file, once, when
- * the next day or symbol starts. A unit's days are published together when its request is over, so
- * a unit that fails (a page out of order, say) publishes nothing.
+ * the next day or symbol starts (while that one's rows arrive). A unit's days are published together
+ * when its request is over, so a unit that fails (a page out of order, say) publishes nothing.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +26,11 @@ import type { CommittedPartition } from './unit-write.js';
 export const PART_ROWS = 65_536;
 /** DuckDB writes at once (each COPY's scan is fed by the JS thread). */
 const WRITE_CONCURRENCY = 3;
+/**
+ * Days of a unit being written to their temp files while its next rows arrive: a unit of many
+ * symbols (a market-wide day file) otherwise waits on one day's COPY after another.
+ */
+const DAYS_CLOSING = 2;
 const TWO_POW_32 = 4294967296;
 let tableCounter = 0;
 
@@ -150,6 +155,8 @@ export class TickUnitWrite {
   private readonly windowEnd: NsInstant;
   /** Days written to temp files, published together by `finish`. */
   private readonly written: { temp: string; target: string; day: CommittedPartition }[] = [];
+  /** Days whose COPY is running, oldest first; `finish` waits for them and reports the first failure. */
+  private readonly closing: Promise<void>[] = [];
   /** Day tables this unit created and has not dropped. */
   private readonly createdTables = new Set<string>();
   /**
@@ -293,13 +300,25 @@ export class TickUnitWrite {
     }
   }
 
-  /** Close the open day: its table, in time order, written to a temp file that `finish` renames over the stored one. */
+  /**
+   * Close the open day: once its last part is in its table, the table is written in time order to a
+   * temp file that `finish` renames over the stored one. The COPY runs while the next day's rows
+   * arrive; at most DAYS_CLOSING run at once per unit.
+   */
   private async closeDay(): Promise<void> {
     const day = this.day;
     if (!day) return;
     this.day = undefined;
     await this.writePart(day);
     await this.settleInsert();
+    const copying = this.copyDay(day);
+    // Handled here so a failure is never unhandled while the unit goes on; `finish` rethrows it.
+    copying.catch(() => undefined);
+    this.closing.push(copying);
+    if (this.closing.length >= DAYS_CLOSING) await this.closing.shift();
+  }
+
+  private async copyDay(day: OpenDay): Promise<void> {
     const target = partitionFile(this.writer.storage, this.writer.dataset, day.key);
     const file = path.join(this.stagingDir, `${partitionLabel(day.key).replace(' ', '-')}.parquet.tmp`);
     // A table scan keeps insertion order: rows that arrived in time order need no sort, and a sort
@@ -327,6 +346,10 @@ export class TickUnitWrite {
    */
   async finish(): Promise<void> {
     await this.closeDay();
+    // Every COPY is awaited before any failure is reported, so none still writes once the unit is over.
+    const results = await Promise.allSettled(this.closing.splice(0));
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
     const written = this.written.splice(0);
     await publishFiles(written);
     for (const w of written) this.handlers.onDay(w.day);
@@ -355,6 +378,7 @@ export class TickUnitWrite {
    */
   async release(): Promise<void> {
     await this.inserting?.catch(() => undefined);
+    await Promise.allSettled(this.closing.splice(0));
     this.writer.recycle(this.buffer);
     this.day = undefined;
     for (const table of [...this.createdTables]) await this.dropTable(table).catch(() => undefined);

@@ -81,4 +81,35 @@ describe('tick writer', () => {
     expect(fs.existsSync(path.join(storage, 'equities_trades'))).toBe(false);
     expect(await tables()).toBe(0);
   });
+
+  it('writes a unit of many symbols with days closing while the next arrive, and a day that fails to write fails the unit, publishing nothing', async () => {
+    const { writer, storage, staging, tables } = await setup();
+    const symbols = Array.from({ length: 12 }, (_, i) => `S${i}`);
+    const days: CommittedPartition[] = [];
+    const unit = writer.beginUnit(symbols, window, staging, { onDay: (d) => days.push(d), onDayRemoved: () => undefined });
+    for (let s = 0; s < symbols.length; s++) await unit.append(trades([[s, 100, s], [s, 200, 100 + s]]));
+    await unit.finish();
+    await unit.release();
+    expect(days.map((d) => d.key.symbol).sort()).toEqual([...symbols].sort());
+    const rows = await query(`SELECT symbol, count(*)::INTEGER AS n FROM read_parquet('${storage}/equities_trades/**/*.parquet', hive_partitioning = true) GROUP BY ALL`);
+    expect(rows).toHaveLength(12);
+    expect(rows.every((r) => r.n === 2)).toBe(true);
+
+    // The staging directory is gone when the days are written: every COPY fails, the unit publishes nothing.
+    const failing = writer.beginUnit(symbols, window, path.join(staging, 'gone'), { onDay: (d) => days.push(d), onDayRemoved: () => undefined });
+    let failure: unknown;
+    try {
+      for (let s = 0; s < symbols.length; s++) await failing.append(trades([[s, 300, s]]));
+      await failing.finish();
+    } catch (error) {
+      failure = error;
+    }
+    await failing.release();
+    expect(String(failure)).toMatch(/writing S\d+ .* failed/);
+    expect(days).toHaveLength(12);
+    const after = await query(`SELECT symbol, count(*)::INTEGER AS n FROM read_parquet('${storage}/equities_trades/**/*.parquet', hive_partitioning = true) GROUP BY ALL`);
+    expect(after).toEqual(expect.arrayContaining(rows));
+    expect(after).toHaveLength(12);
+    expect(await tables()).toBe(0);
+  });
 });
