@@ -27,10 +27,11 @@ export const PART_ROWS = 65_536;
 /** DuckDB writes at once (each COPY's scan is fed by the JS thread). */
 const WRITE_CONCURRENCY = 3;
 /**
- * Days of a unit being written to their temp files while its next rows arrive: a unit of many
- * symbols (a market-wide day file) otherwise waits on one day's COPY after another.
+ * Days of a unit written to their temp files in the background while its next rows arrive: a unit of
+ * many symbols (a market-wide day file) otherwise waits on one day's COPY after another. With one,
+ * a unit waits on a COPY only when its next day is complete before that COPY is.
  */
-const DAYS_CLOSING = 2;
+const BACKGROUND_CLOSES = 1;
 const TWO_POW_32 = 4294967296;
 let tableCounter = 0;
 
@@ -303,7 +304,7 @@ export class TickUnitWrite {
   /**
    * Close the open day: once its last part is in its table, the table is written in time order to a
    * temp file that `finish` renames over the stored one. The COPY runs while the next day's rows
-   * arrive; at most DAYS_CLOSING run at once per unit.
+   * arrive (BACKGROUND_CLOSES at most per unit).
    */
   private async closeDay(): Promise<void> {
     const day = this.day;
@@ -315,7 +316,7 @@ export class TickUnitWrite {
     // Handled here so a failure is never unhandled while the unit goes on; `finish` rethrows it.
     copying.catch(() => undefined);
     this.closing.push(copying);
-    if (this.closing.length >= DAYS_CLOSING) await this.closing.shift();
+    if (this.closing.length > BACKGROUND_CLOSES) await this.closing.shift();
   }
 
   private async copyDay(day: OpenDay): Promise<void> {
@@ -329,14 +330,16 @@ export class TickUnitWrite {
     } catch (error) {
       throw new Error(`writing ${partitionLabel(day.key)} failed: ${duckMessage(error)}`);
     } finally {
-      await this.dropTable(day.table);
+      // A table whose DROP fails stays recorded, and `release` drops it; the COPY's error is the one reported.
+      await this.dropTable(day.table).catch(() => undefined);
     }
     this.written.push({ temp: file, target, day: { key: day.key, rows: day.rows, firstBar: day.firstMs, lastBar: day.lastMs } });
   }
 
   private async dropTable(table: string): Promise<void> {
-    if (!this.createdTables.delete(table)) return;
+    if (!this.createdTables.has(table)) return;
     await this.writer.write(`DROP TABLE IF EXISTS ${table}`);
+    this.createdTables.delete(table);
   }
 
   /**
@@ -345,9 +348,13 @@ export class TickUnitWrite {
    * empty: the lake's must be too).
    */
   async finish(): Promise<void> {
-    await this.closeDay();
-    // Every COPY is awaited before any failure is reported, so none still writes once the unit is over.
-    const results = await Promise.allSettled(this.closing.splice(0));
+    let results: PromiseSettledResult<void>[];
+    try {
+      await this.closeDay();
+    } finally {
+      // Every COPY has ended before `finish` does, whatever failed.
+      results = await Promise.allSettled(this.closing.splice(0));
+    }
     const failure = results.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
     const written = this.written.splice(0);

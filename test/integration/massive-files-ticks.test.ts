@@ -15,6 +15,10 @@ import { type CliResult, listFiles, ROOT, runCli, startCli, tempDir } from '../s
 import { readTicks } from '../support/lake.js';
 import { nyMidnightUtc } from '../../src/shared/time.js';
 import { storedQuote, storedTrade } from '../support/massive-ticks.js';
+import { CircuitBreaker } from '../../src/net/circuit-breaker.js';
+import { CancelledError } from '../../src/net/errors.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/net/retry.js';
+import { massiveFilesSource } from '../../src/sources/massive/flat-files.js';
 
 const TIMEOUT = 120_000;
 const stops: (() => Promise<void>)[] = [];
@@ -216,6 +220,34 @@ describe('flat-file tick fields and transfers', () => {
     expect(stderr).toBe('');
     expect(JSON.parse(stdout)).toEqual({ complete: true, rows: 600, kind: 'quotes' });
     await expectExact(fake, out, 'quotes', ['AAPL', 'V'], ['2024-03-07']);
+  }, TIMEOUT);
+
+  it('a stop while the kept rows are read back fails the request instead of ending it early', async () => {
+    const fake = await serve({ from: '2024-03-07', to: '2024-03-07', datasets: ['trades_v1'], ticksPerDay: { trades: 20_000 } });
+    const scratch = tempDir();
+    const source = massiveFilesSource.create({
+      env: s3Env(fake),
+      rateLimitPerMinute: 60_000,
+      retry: DEFAULT_RETRY_POLICY,
+      breaker: new CircuitBreaker(5),
+      onRequest: () => undefined,
+      onWarning: () => undefined,
+      scratch: path.join(scratch, 'run'),
+    });
+    stops.push(async () => source.close?.());
+    const stop = new AbortController();
+    const request = { kind: 'trades' as const, symbols: ['AAPL', 'MSFT', 'BRK.B'], start: nyMidnightUtc('2024-03-07'), end: nyMidnightUtc('2024-03-08'), feed: undefined, scratch: path.join(scratch, 'unit') };
+    let rows = 0;
+    const reading = (async () => {
+      for await (const batch of source.fetchTicks!(request, stop.signal, () => undefined)) {
+        rows += batch.length;
+        stop.abort();
+        // The writer takes its time with a batch: the interrupt lands between chunks.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    await expect(reading).rejects.toBeInstanceOf(CancelledError);
+    expect(rows).toBeLessThan(60_000);
   }, TIMEOUT);
 
   it('retries a day file whose transfer stalls midway, silently, and stores it exactly', async () => {

@@ -95,21 +95,28 @@ describe('tick writer', () => {
     expect(rows).toHaveLength(12);
     expect(rows.every((r) => r.n === 2)).toBe(true);
 
-    // The staging directory is gone when the days are written: every COPY fails, the unit publishes nothing.
-    const failing = writer.beginUnit(symbols, window, path.join(staging, 'gone'), { onDay: (d) => days.push(d), onDayRemoved: () => undefined });
-    let failure: unknown;
-    try {
-      for (let s = 0; s < symbols.length; s++) await failing.append(trades([[s, 300, s]]));
-      await failing.finish();
-    } catch (error) {
-      failure = error;
+    // One day's temp file cannot be written (a directory is in its place): the unit fails, publishes
+    // nothing, and every stored day stays as it was. S5's COPY fails while later days arrive, S11's
+    // (the last day) only in `finish`.
+    for (const broken of ['S5', 'S11']) {
+      const unitStaging = path.join(staging, broken);
+      fs.mkdirSync(path.join(unitStaging, `${broken}-${DAY}.parquet.tmp`), { recursive: true });
+      const failing = writer.beginUnit(symbols, window, unitStaging, { onDay: (d) => days.push(d), onDayRemoved: () => undefined });
+      let failure: unknown;
+      try {
+        for (let s = 0; s < symbols.length; s++) await failing.append(trades([[s, 300, s]]));
+        await failing.finish();
+      } catch (error) {
+        failure = error;
+      }
+      await failing.release();
+      expect(String(failure), broken).toMatch(new RegExp(`writing ${broken} ${DAY} failed`));
+      expect(days, broken).toHaveLength(12);
+      const after = await query(`SELECT symbol, count(*)::INTEGER AS n FROM read_parquet('${storage}/equities_trades/**/*.parquet', hive_partitioning = true) GROUP BY ALL`);
+      expect(after, broken).toEqual(expect.arrayContaining(rows));
+      expect(after, broken).toHaveLength(12);
+      expect(await tables(), broken).toBe(0);
     }
-    await failing.release();
-    expect(String(failure)).toMatch(/writing S\d+ .* failed/);
-    expect(days).toHaveLength(12);
-    const after = await query(`SELECT symbol, count(*)::INTEGER AS n FROM read_parquet('${storage}/equities_trades/**/*.parquet', hive_partitioning = true) GROUP BY ALL`);
-    expect(after).toEqual(expect.arrayContaining(rows));
-    expect(after).toHaveLength(12);
     expect(await tables()).toBe(0);
   });
 });

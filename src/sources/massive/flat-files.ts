@@ -236,7 +236,7 @@ class MassiveFilesSource implements Source {
     // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
     const group = format.symbolsPerGroup(days.length, symbols.length);
     // A connection per file in flight: one connection runs one query at a time.
-    const connections = await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, days.length) }, () => connectUtc(duck)));
+    const connections: DuckDBConnection[] = [];
     // The first file that fails stops the others: the unit fails with its reason. A stop interrupts
     // DuckDB too, which would otherwise finish filtering a day file first.
     const failed = new AbortController();
@@ -244,7 +244,12 @@ class MassiveFilesSource implements Source {
     const interrupt = (): void => connections.forEach((c) => c.interrupt());
     unitSignal.addEventListener('abort', interrupt, { once: true });
     try {
-      for (const c of connections) await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`);
+      while (connections.length < Math.min(FILES_AT_ONCE, days.length)) connections.push(await connectUtc(duck));
+      for (const c of connections) {
+        await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`).catch((error: unknown) => {
+          throw unitSignal.aborted ? new CancelledError() : error;
+        });
+      }
       const idle = [...connections];
       const filtering = pLimit(connections.length);
       const settled = await Promise.allSettled(
@@ -302,6 +307,8 @@ class MassiveFilesSource implements Source {
                  JOIN wanted w ON c.ticker = w.symbol))
          TO ${sqlString(out)} (FORMAT parquet, PARTITION_BY (g), PRESERVE_ORDER false)`,
       );
+      // An interrupt that reached DuckDB before the query began is lost: the file was read whole, for nothing.
+      if (signal.aborted) throw new CancelledError();
       // A day without any of the symbols writes no file.
       const written = await fsp.readdir(out).catch(() => [] as string[]);
       if (written.length > 0) {
@@ -336,7 +343,11 @@ class MassiveFilesSource implements Source {
     });
   }
 
-  /** The kept rows of every day, in symbol-then-time order, one group of symbols at a time. */
+  /**
+   * The kept rows of every day, in symbol-then-time order, one group of symbols at a time. A result
+   * interrupted between chunks just ends: each group's rows are counted first, and a stream that
+   * ends short fails the unit instead of handing over part of its days.
+   */
   private async *readBack<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, symbols: number, days: string[], group: number, signal: AbortSignal, reuse: () => B | undefined): AsyncIterable<B> {
     for (let g = 0; g * group < symbols; g++) {
       const files: string[] = [];
@@ -346,13 +357,21 @@ class MassiveFilesSource implements Source {
       }
       if (files.length === 0) continue;
       const from = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+      let streamed = 0;
+      let expected: number;
       try {
+        expected = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${from} WHERE in_day AND complete`)).getRows()[0][0]);
         const result = await connection.stream(await format.readBackSql(connection, from));
-        for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) yield format.toBatch(chunk, reuse());
+        for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+          streamed += chunk.rowCount;
+          yield format.toBatch(chunk, reuse());
+        }
       } catch (error) {
         if (signal.aborted) throw new CancelledError();
         throw error;
       }
+      if (signal.aborted) throw new CancelledError();
+      if (streamed !== expected) throw new Error(`reading back the kept rows ended after ${streamed} of ${expected}`);
     }
   }
 
