@@ -123,6 +123,9 @@ describe('flat-file condition fields', () => {
     const list = (code: number) => TEXT_LIST_CODES.values[code];
     expect(list(conditionsCode('12,37'))).toEqual(['12', '37']);
     expect(conditionsCode('[12, 37]')).toBe(conditionsCode('12,37'));
+    expect(conditionsCode('{12,37}')).toBe(conditionsCode('12,37'));
+    expect(conditionsCode('12 37')).toBe(conditionsCode('12,37'));
+    expect(list(conditionsCode('[]'))).toEqual([]);
     expect(list(conditionsCode('007'))).toEqual(['7']);
     expect(conditionsCode('')).toBe(0);
     expect(list(conditionsCode('12,X'))).toEqual(['12', 'X']);

@@ -70,12 +70,16 @@ export function barFormat(timeframe: Timeframe): DayFileFormat<BarColumns> {
 }
 
 /**
- * A `conditions` field: the integer codes in one CSV field (`12,37`, brackets and spaces allowed),
- * as REST lists them; an empty field is no list (NULL); a code that is not an integer is kept as text.
+ * A `conditions` field: the integer codes in one CSV field (`12,37`; brackets or braces around it and
+ * spaces between are allowed), as REST lists them; an empty field is no list (NULL), `[]` an empty
+ * one; a code that is not an integer is kept as text.
  */
 export function conditionsCode(field: string): number {
-  const tokens = field.replace(/^\s*\[|\]\s*$/g, '').split(',').map((t) => t.trim());
-  if (tokens.length === 1 && tokens[0] === '') return 0;
+  if (field.trim() === '') return 0;
+  const inner = field.trim().replace(/^[[{(]\s*|\s*[\]})]$/g, '');
+  // `[]`: a list with no codes, as REST's `"conditions": []`.
+  if (inner === '') return integerListCode([]);
+  const tokens = inner.split(/\s*,\s*|\s+/);
   if (tokens.every((t) => /^\d{1,15}$/.test(t))) return integerListCode(tokens.map(Number));
   return TEXT_LIST_CODES.code(tokens);
 }
