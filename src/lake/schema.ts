@@ -147,6 +147,16 @@ export function allocateBatch<S extends DatasetSchema>(schema: S, capacity: numb
   return batch as BatchOf<S>;
 }
 
+/**
+ * A batch to fill with `rows` rows: `reuse` (a batch the caller handed back) when it holds that
+ * many, its old rows overwritten, else a new one of `capacity` rows (at least `rows`). Empty either way.
+ */
+export function batchFor<S extends DatasetSchema>(schema: S, reuse: BatchOf<S> | undefined, rows: number, capacity = rows): BatchOf<S> {
+  const batch = reuse !== undefined && reuse.symbol.length >= rows ? reuse : allocateBatch(schema, Math.max(1, rows, capacity));
+  batch.length = 0;
+  return batch;
+}
+
 /** The batch with twice the capacity, its rows kept (every column is 8 bytes a row, whatever its type). */
 export function growBatch<S extends DatasetSchema>(schema: S, batch: BatchOf<S>): BatchOf<S> {
   const bigger = allocateBatch(schema, batch.symbol.length * 2);

@@ -16,7 +16,7 @@ import pLimit from 'p-limit';
 import { fileExists, fsyncDir, publishFiles } from '../shared/atomic-file.js';
 import { dayPartitionKey, partitionFile, partitionLabel, type PartitionKey } from '../shared/lake-paths.js';
 import { addDays, dayNumberToDate, dateToDayNumber, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
-import { HIGH_HALF, int64Halves, LOW_HALF } from '../shared/nanos.js';
+import { HIGH_HALF, int64Halves, LOW_HALF, nsOfMs, TWO_POW_32 } from '../shared/nanos.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
 import { allocateBatch, batchFields, type ColumnBatch, columnOf, type DatasetSchema } from './schema.js';
 import { schemaColumnsSql, UnitRowsFunction } from './unit-rows.js';
@@ -32,7 +32,6 @@ const WRITE_CONCURRENCY = 3;
  * a unit waits on a COPY only when its next day is complete before that COPY is.
  */
 const BACKGROUND_CLOSES = 1;
-const TWO_POW_32 = 4294967296;
 let tableCounter = 0;
 
 /** Rows outside the unit's window, or a symbol's day served twice: the unit fails and publishes nothing. */
@@ -49,8 +48,8 @@ interface NsInstant {
   lo: number;
 }
 
-function nsOfMs(ms: number): NsInstant {
-  const ns = BigInt(ms) * 1_000_000n;
+function halvesOfMs(ms: number): NsInstant {
+  const ns = nsOfMs(ms);
   return { hi: Number(BigInt.asIntN(32, ns >> 32n)), lo: Number(ns & 0xffffffffn) };
 }
 
@@ -175,8 +174,8 @@ export class TickUnitWrite {
   ) {
     this.fields = batchFields(writer.schema);
     this.buffer = writer.buffer();
-    this.windowStart = nsOfMs(window.start);
-    this.windowEnd = nsOfMs(window.end);
+    this.windowStart = halvesOfMs(window.start);
+    this.windowEnd = halvesOfMs(window.end);
   }
 
   /** Columns for the source to fill next (the previous batch's, once it is appended). */
@@ -243,8 +242,8 @@ export class TickUnitWrite {
     if (symbol === undefined) throw new TickOrderError(`a row names symbol index ${symbolIndex}, outside the request`);
     // The New York date holding the instant, checked exactly against its midnights.
     let date = nyDateOf(msOf(hi, lo));
-    if (before(hi, lo, nsOfMs(nyMidnightUtc(date)))) date = addDays(date, -1);
-    else if (!before(hi, lo, nsOfMs(nyMidnightUtc(addDays(date, 1))))) date = addDays(date, 1);
+    if (before(hi, lo, halvesOfMs(nyMidnightUtc(date)))) date = addDays(date, -1);
+    else if (!before(hi, lo, halvesOfMs(nyMidnightUtc(addDays(date, 1))))) date = addDays(date, 1);
     const id = `${symbolIndex} ${date}`;
     if (this.days.has(id)) throw new TickOrderError(`${symbol}: rows of ${date} arrived after rows of a later day or another symbol (not in symbol-then-time order)`);
     this.days.add(id);
@@ -252,7 +251,7 @@ export class TickUnitWrite {
       symbolIndex,
       date,
       key: dayPartitionKey(symbol, date),
-      end: nsOfMs(nyMidnightUtc(addDays(date, 1))),
+      end: halvesOfMs(nyMidnightUtc(addDays(date, 1))),
       table: `tick_day_${process.pid}_${++tableCounter}`,
       rows: 0,
       sorted: true,

@@ -7,6 +7,7 @@
  */
 import { BIGINT, DOUBLE, type DuckDBConnection, type DuckDBDataChunk, DuckDBTableFunction, type DuckDBType, INTEGER, TIMESTAMP_NS, TIMESTAMPTZ, UBIGINT } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
+import { TWO_POW_32 } from '../shared/nanos.js';
 import { sqlIdent } from './duck.js';
 import { type ColumnBatch, columnOf, type ColumnSpec, type ColumnType, type DatasetSchema, isBigIntColumn } from './schema.js';
 import { TEXT_CODES, TEXT_LIST_CODES } from './text-codes.js';
@@ -20,7 +21,6 @@ export interface RowSegment {
 }
 
 const CHUNK_ROWS = 2048; // DuckDB's vector size
-const TWO_POW_32 = 4294967296;
 
 /** How each column type crosses into DuckDB; `columnSql` turns it into the lake's type. */
 const DUCK_TYPES: Record<ColumnType, DuckDBType> = {

@@ -76,7 +76,7 @@ export function checkChoice(sourceName: string, what: 'feed' | 'adjustment', val
 }
 
 /** Requested symbols the source does not list (skipped) or lists as inactive (fetched all the same). */
-export function listingsOf(symbols: readonly string[], reference: ReferenceData): { notListed: Set<string>; inactive: Set<string> } {
+function listingsOf(symbols: readonly string[], reference: ReferenceData): { notListed: Set<string>; inactive: Set<string> } {
   const { listings } = reference;
   return {
     notListed: new Set(listings ? symbols.filter((s) => !listings.has(s)) : []),
@@ -120,7 +120,7 @@ export async function listSessions(source: Source, data: SessionData, options: P
  * What a listing means for a plan: only the sessions the provider has published exist, nothing after
  * the newest one is covered, and the sessions whose stored data is not the listed version are fetched again.
  */
-export function listedCalendar(listed: ListedSessions, endInstant: number, ledger: Ledger): { calendar: TradingCalendar; endInstant: number; refresh: Map<string, IsoDate[]> } {
+function listedCalendar(listed: ListedSessions, endInstant: number, ledger: Ledger): { calendar: TradingCalendar; endInstant: number; refresh: Map<string, IsoDate[]> } {
   const newest = [...listed.versions.keys()].sort().pop();
   return {
     calendar: fromListedDates(listed.versions.keys(), listed.from, listed.to),
@@ -129,13 +129,47 @@ export function listedCalendar(listed: ListedSessions, endInstant: number, ledge
   };
 }
 
-async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined, readjust: ReadonlySet<string> = new Set()): Promise<PlannedRun> {
+/**
+ * What every plan starts from: the symbols the source lists, what the ledger trusts they hold, and
+ * the calendar (a versioned source's listing when there is one, else the reference data's).
+ */
+export async function planInputs(options: RunOptionsBase, ledger: Ledger, reference: ReferenceData, listed: ListedSessions | undefined) {
   const { notListed, inactive } = listingsOf(options.symbols, reference);
   const symbols = options.symbols.filter((s) => !notListed.has(s));
   const covered = new Map<string, Interval[]>();
   for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
+  const dates = listed ? listedCalendar(listed, options.endInstant, ledger) : { calendar: reference.calendar ?? nyseRuleCalendar, endInstant: options.endInstant, refresh: undefined };
+  return { notListed, inactive, symbols, covered, ...dates };
+}
+
+/** A plan's report; `requests` as the kind's planner counts them (none for a source that makes no requests). */
+export function planReport(
+  options: RunOptionsBase,
+  work: Plan,
+  notListed: ReadonlySet<string>,
+  requests: number,
+  kindFields: Pick<PlanReport, 'kind' | 'timeframe' | 'estimatedBars' | 'readjust' | 'dayFiles'>,
+): PlanReport {
+  const rateLimit = rateLimitOf(options);
+  const estimatedRequests = rateLimit === undefined ? 0 : requests;
+  return {
+    dataset: options.dataset,
+    source: options.source.name,
+    symbols: options.symbols.length,
+    upToDate: work.upToDate,
+    notListed: [...notListed],
+    units: work.units.length,
+    estimatedRequests,
+    estimatedRequestTimeMs: rateLimit === undefined ? 0 : Math.round((estimatedRequests / rateLimit) * 60_000),
+    rateLimitPerMinute: rateLimit,
+    work: work.units,
+    ...kindFields,
+  };
+}
+
+async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference: ReferenceData, scheme: PartitionScheme, listed: ListedSessions | undefined, readjust: ReadonlySet<string> = new Set()): Promise<PlannedRun> {
+  const { notListed, inactive, symbols, covered, calendar, endInstant, refresh } = await planInputs(options, ledger, reference, listed);
   const { capabilities } = options.source;
-  const { calendar, endInstant, refresh } = listed ? listedCalendar(listed, options.endInstant, ledger) : { calendar: reference.calendar ?? nyseRuleCalendar, endInstant: options.endInstant, refresh: undefined };
   const request: PlanRequest = {
     symbols,
     timeframe: options.timeframe,
@@ -157,25 +191,12 @@ async function planAgainst(options: IngestRunOptions, ledger: Ledger, reference:
   const sessionRequests = capabilities.sessionRequests?.supportsTimeframe(options.timeframe) ? capabilities.sessionRequests : undefined;
   const sessionOptions = { scheme, versions: listed?.versions, refresh, maxSessionsPerUnit: sessionRequests?.maxSessionsPerUnit };
   const work = !sessionRequests ? plan(request) : sessionRequests.only ? planSessions(request, sessionOptions) : fewestRequests(request, sessionOptions);
-  const rateLimit = rateLimitOf(options);
-  // A source that makes no requests (generated data) costs none.
-  const estimatedRequests = rateLimit === undefined ? 0 : planRequests(work);
-  const report: PlanReport = {
-    dataset: options.dataset,
+  const report = planReport(options, work, notListed, planRequests(work), {
     kind: 'bars',
-    source: options.source.name,
     timeframe: options.timeframe.api,
-    symbols: options.symbols.length,
-    upToDate: work.upToDate,
-    notListed: [...notListed],
-    units: work.units.length,
     estimatedBars: work.units.reduce((n, u) => n + u.estimatedBars, 0),
-    estimatedRequests,
-    estimatedRequestTimeMs: rateLimit === undefined ? 0 : Math.round((estimatedRequests / rateLimit) * 60_000),
-    rateLimitPerMinute: rateLimit,
-    work: work.units,
     readjust: [...readjust].filter((s) => !notListed.has(s)),
-  };
+  });
   return { work, report, notListed, inactive };
 }
 

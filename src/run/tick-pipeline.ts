@@ -8,15 +8,13 @@ import { Ledger } from '../lake/ledger.js';
 import { SCHEMAS, type TickKind } from '../lake/schema.js';
 import { TickWriter } from '../lake/tick-writer.js';
 import { planMarketWideTickDays, planTickDays } from '../plan/tick-days.js';
-import type { Interval } from '../shared/intervals.js';
-import { nyseRuleCalendar } from '../shared/calendar.js';
 import { InterruptedError, UsageError } from '../shared/errors.js';
 import { SOURCE_DEFINITIONS } from '../sources/registry.js';
 import type { SourceCapabilities } from '../sources/types.js';
 import type { IngestResult, PlanReport } from './events.js';
-import { checkChoice, listedCalendar, type ListedSessions, listingsOf, listSessions, type PlannedRun, runPlan, type RunOptionsBase } from './pipeline.js';
+import { checkChoice, type ListedSessions, listSessions, type PlannedRun, planInputs, planReport, runPlan, type RunOptionsBase } from './pipeline.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
-import { rateLimitOf, withRunSession } from './run-session.js';
+import { withRunSession } from './run-session.js';
 import { tickUnits } from './tick-units.js';
 
 export interface TickRunOptions extends RunOptionsBase {
@@ -53,11 +51,7 @@ function wantedTickDataset(options: TickRunOptions, synthetic: boolean): Omit<Da
 }
 
 async function planTicksAgainst(options: TickRunOptions, ledger: Ledger, reference: ReferenceData, listed: ListedSessions | undefined): Promise<PlannedRun> {
-  const { notListed, inactive } = listingsOf(options.symbols, reference);
-  const symbols = options.symbols.filter((s) => !notListed.has(s));
-  const covered = new Map<string, Interval[]>();
-  for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
-  const { calendar, endInstant, refresh } = listed ? listedCalendar(listed, options.endInstant, ledger) : { calendar: reference.calendar ?? nyseRuleCalendar, endInstant: options.endInstant, refresh: undefined };
+  const { notListed, inactive, symbols, covered, calendar, endInstant, refresh } = await planInputs(options, ledger, reference, listed);
   const request = {
     symbols,
     calendar,
@@ -72,25 +66,14 @@ async function planTicksAgainst(options: TickRunOptions, ledger: Ledger, referen
     threads: options.threads,
   };
   const work = options.source.capabilities.marketWideTicks ? planMarketWideTickDays(request, { versions: listed?.versions, refresh }) : planTickDays(request);
-  const rateLimit = rateLimitOf(options);
-  const estimatedRequests = rateLimit === undefined ? 0 : work.units.length;
-  const report: PlanReport = {
-    dataset: options.dataset,
+  // One request per unit at least: a liquid symbol-day takes hundreds (exactly one for a day file).
+  const report = planReport(options, work, notListed, work.units.length, {
     kind: options.kind,
-    source: options.source.name,
     timeframe: TICK_TIMEFRAME,
-    symbols: options.symbols.length,
-    upToDate: work.upToDate,
-    notListed: [...notListed],
-    units: work.units.length,
     estimatedBars: 0,
-    estimatedRequests,
-    ...(options.source.capabilities.marketWideTicks ? { dayFiles: true } : {}),
-    estimatedRequestTimeMs: rateLimit === undefined ? 0 : Math.round((estimatedRequests / rateLimit) * 60_000),
-    rateLimitPerMinute: rateLimit,
-    work: work.units,
     readjust: [],
-  };
+    ...(options.source.capabilities.marketWideTicks ? { dayFiles: true } : {}),
+  });
   return { work, report, notListed, inactive };
 }
 

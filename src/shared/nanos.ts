@@ -4,7 +4,7 @@
  * computed in exact double arithmetic. seconds·10⁹ = (seconds·1953125)·2⁹, and seconds·1953125 is
  * exact below 2⁵³, i.e. for any instant before early 2116.
  */
-const TWO_POW_32 = 4294967296;
+export const TWO_POW_32 = 4294967296;
 
 /** Where an int64's low and high 32 bits sit in an Int32Array view of it: the platform's byte order. */
 export const LOW_HALF = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
@@ -22,6 +22,17 @@ export function int64Halves(column: BigInt64Array): Int32Array {
 export function setInt64(halves: Int32Array, row: number, low: number, high: number): void {
   halves[2 * row + LOW_HALF] = low;
   halves[2 * row + HIGH_HALF] = high;
+}
+
+/** Row `row` := value, a whole number in [0, 2⁵³). */
+export function setWholeNumber(halves: Int32Array, row: number, value: number): void {
+  const low = value % TWO_POW_32;
+  setInt64(halves, row, low, (value - low) / TWO_POW_32);
+}
+
+/** UTC ms as nanoseconds, exactly. */
+export function nsOfMs(ms: number): bigint {
+  return BigInt(ms) * 1_000_000n;
 }
 
 /** Store seconds·10⁹ + nanos at `row` (0 ≤ seconds ≤ MAX_NANOS_SECONDS whole, 0 ≤ nanos < 10⁹ whole). */

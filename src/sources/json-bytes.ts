@@ -8,9 +8,8 @@
  * an exact power of ten is correctly rounded, so the result equals Number(text)); anything else falls
  * back to Number(text).
  */
-import { MAX_NANOS_SECONDS, setInt64, writeNanos } from '../shared/nanos.js';
+import { MAX_NANOS_SECONDS, setInt64, setWholeNumber, TWO_POW_32, writeNanos } from '../shared/nanos.js';
 
-const TWO_32 = 4294967296;
 import { PageFormatError } from './errors.js';
 
 export const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
@@ -368,8 +367,7 @@ export class JsonScanner {
     // A fraction or exponent after it fails at the caller's next ',' or '}'.
     this.pos = p;
     if (p - start <= 15) {
-      const low = value % TWO_32;
-      setInt64(halves, index, low, (value - low) / TWO_32);
+      setWholeNumber(halves, index, value);
       return;
     }
     // Beyond 15 digits a double is no longer exact: read again in base 2^32.
@@ -377,10 +375,10 @@ export class JsonScanner {
     let high = 0;
     for (let q = start; q < p; q++) {
       low = low * 10 + (t[q] - ZERO);
-      const carry = Math.floor(low / TWO_32);
-      low -= carry * TWO_32;
+      const carry = Math.floor(low / TWO_POW_32);
+      low -= carry * TWO_POW_32;
       high = high * 10 + carry;
-      if (high >= TWO_32) this.fail('integer above 2^64-1');
+      if (high >= TWO_POW_32) this.fail('integer above 2^64-1');
     }
     setInt64(halves, index, low, high);
   }

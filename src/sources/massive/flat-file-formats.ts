@@ -11,7 +11,7 @@
  */
 import type { DuckDBConnection, DuckDBDataChunk } from '@duckdb/node-api';
 import { copyChunkColumns, sqlString } from '../../lake/duck.js';
-import { allocateBarColumns, allocateBatch, type BarColumns, type ColumnBatch, QUOTES_SCHEMA, type QuoteColumns, type TickColumns, type TickKind, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
+import { type BarColumns, BARS_SCHEMA, batchFor, type ColumnBatch, QUOTES_SCHEMA, type QuoteColumns, type TickColumns, type TickKind, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
 import { TEXT_LIST_CODES } from '../../lake/text-codes.js';
 import { maxBarsPerSession, type Timeframe } from '../../shared/timeframe.js';
 import { integerListCode, integerText, nonZeroText, tapeText } from './tick-codes.js';
@@ -59,7 +59,7 @@ export function barFormat(timeframe: Timeframe): DayFileFormat<BarColumns> {
       `SELECT idx::DOUBLE, (window_start // 1000)::DOUBLE, open, high, low, close, volume, transactions FROM ${from} WHERE in_day AND complete ORDER BY idx, window_start`,
     toBatch(chunk, reuse) {
       const n = chunk.rowCount;
-      const batch = reuse && reuse.time.length >= n ? reuse : allocateBarColumns(Math.max(n, BATCH_ROWS));
+      const batch = batchFor(BARS_SCHEMA, reuse, n, BATCH_ROWS);
       copyChunkColumns(chunk, [batch.symbol, batch.time, batch.open, batch.high, batch.low, batch.close, batch.volume, batch.tradeCount]);
       // Flat files have no VWAP.
       batch.vwap.fill(Number.NaN, 0, n);
@@ -104,13 +104,6 @@ async function conditionCodes(connection: DuckDBConnection, from: string): Promi
 
 const tickGroups = (_days: number, symbols: number): number => Math.max(TICK_GROUP_SYMBOLS, Math.ceil(symbols / TICK_GROUPS));
 
-/** Batches of a tick kind, sized to the chunk, the previous one's arrays reused. */
-function tickBatch<C extends TickColumns>(reuse: C | undefined, n: number, allocate: (capacity: number) => C): C {
-  const batch = reuse && reuse.symbol.length >= n ? reuse : allocate(Math.max(n, BATCH_ROWS));
-  batch.length = n;
-  return batch;
-}
-
 /** Map integer codes (held as doubles) to text codes in place. */
 function mapCodes(column: Float64Array, n: number, map: (code: number) => number): void {
   for (let i = 0; i < n; i++) column[i] = map(column[i]);
@@ -133,7 +126,8 @@ const TRADE_FORMAT: DayFileFormat<TradeColumns> = {
      FROM ${from} k LEFT JOIN codes ON k.conditions = codes.conditions WHERE k.in_day AND k.complete ORDER BY k.idx, k.sip_timestamp, k.rn`,
   toBatch(chunk, reuse) {
     const n = chunk.rowCount;
-    const b = tickBatch(reuse, n, (capacity) => allocateBatch(TRADES_SCHEMA, capacity));
+    const b = batchFor(TRADES_SCHEMA, reuse, n, BATCH_ROWS);
+    b.length = n;
     copyChunkColumns(chunk, [b.symbol, b.time, b.price, b.size, b.exchange, b.id, b.conditions, b.tape, b.correction]);
     mapCodes(b.exchange, n, integerText);
     mapCodes(b.tape, n, tapeText);
@@ -170,7 +164,8 @@ const QUOTE_FORMAT: DayFileFormat<QuoteColumns> = {
      FROM ${from} k LEFT JOIN codes ON k.conditions = codes.conditions WHERE k.in_day AND k.complete ORDER BY k.idx, k.sip_timestamp, k.rn`,
   toBatch(chunk, reuse) {
     const n = chunk.rowCount;
-    const b = tickBatch(reuse, n, (capacity) => allocateBatch(QUOTES_SCHEMA, capacity));
+    const b = batchFor(QUOTES_SCHEMA, reuse, n, BATCH_ROWS);
+    b.length = n;
     copyChunkColumns(chunk, [b.symbol, b.time, b.bidPrice, b.bidSize, b.bidExchange, b.askPrice, b.askSize, b.askExchange, b.conditions, b.tape]);
     mapCodes(b.bidExchange, n, nonZeroText);
     mapCodes(b.askExchange, n, nonZeroText);

@@ -21,8 +21,8 @@ import { type AttemptFailure, withAttempts } from '../../net/attempts.js';
 import { CancelledError, CircuitOpenError } from '../../net/errors.js';
 import { RateBudget } from '../../net/rate-budget.js';
 import { CannotProceedError } from '../../shared/errors.js';
+import { nsOfMs } from '../../shared/nanos.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../../shared/time.js';
-import type { Timeframe } from '../../shared/timeframe.js';
 import { CredentialsError, PlanRestrictionError } from '../errors.js';
 import type { SessionBarRequest, SessionData, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
 import { barFormat, type DayFileFormat, tickFormat } from './flat-file-formats.js';
@@ -292,8 +292,8 @@ class MassiveFilesSource implements Source {
     // A row stamped on another New York day than its file's is a provider defect: drop it, and say so.
     // The rows are sorted when read back, so the copy need not keep the file's order (a third faster);
     // where ties keep the file's order, the rows are numbered first.
-    const from = BigInt(nyMidnightUtc(date)) * 1_000_000n;
-    const to = BigInt(nyMidnightUtc(addDays(date, 1))) * 1_000_000n;
+    const from = nsOfMs(nyMidnightUtc(date));
+    const to = nsOfMs(nyMidnightUtc(addDays(date, 1)));
     const types = Object.entries(format.csvTypes).map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`).join(', ');
     // The dialect is fixed, not sniffed: a sample without a quoted field (a `conditions` list) would
     // otherwise read a later one as several columns.

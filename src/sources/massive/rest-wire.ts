@@ -2,7 +2,7 @@
  * Massive's REST wire format for bars: the aggregates and grouped-daily URLs, `next_url` moved onto
  * our configured host, and pages parsed into the lake's columns. Pure functions, no I/O.
  */
-import { allocateBarColumns, type BarColumns } from '../../lake/schema.js';
+import { type BarColumns, BARS_SCHEMA, batchFor } from '../../lake/schema.js';
 import { nyDateOf, nyMidnightUtc, type IsoDate } from '../../shared/time.js';
 import type { Timeframe } from '../../shared/timeframe.js';
 
@@ -116,8 +116,7 @@ export function periodSlackMs(tf: Timeframe): number {
 
 /** One ticker's page as columns: bars of the window [start, end) only (see periodSlackMs). */
 export function aggregatesToColumns(page: AggregatesPage, symbolIndex: number, start: number, end: number, reuse: BarColumns | undefined): { columns: BarColumns; unusable: number } {
-  const batch = reuse && reuse.time.length >= page.results.length ? reuse : allocateBarColumns(Math.max(1, page.results.length));
-  batch.length = 0;
+  const batch = batchFor(BARS_SCHEMA, reuse, page.results.length);
   let unusable = 0;
   for (const row of page.results) {
     if (!usable(row)) {
@@ -155,9 +154,7 @@ export class GroupedDailyRows {
     this.rows.sort((a, b) => a.symbol - b.symbol || a.time - b.time);
     for (let from = 0; from < this.rows.length; from += batchRows) {
       const slice = this.rows.slice(from, from + batchRows);
-      const recycled = reuse();
-      const batch = recycled && recycled.time.length >= slice.length ? recycled : allocateBarColumns(batchRows);
-      batch.length = 0;
+      const batch = batchFor(BARS_SCHEMA, reuse(), slice.length, batchRows);
       for (const r of slice) put(batch, r.symbol, r.time, r.row);
       yield batch;
     }

@@ -7,8 +7,8 @@
  * beyond 2^53, read digit by digit into int64 halves. Integer codes (exchange, conditions, tape,
  * correction) become text dictionary codes as `tick-codes` maps them.
  */
-import { allocateBatch, QUOTES_SCHEMA, type QuoteColumns, type TickColumns, type TickKind, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
-import { int64Halves } from '../../shared/nanos.js';
+import { batchFor, QUOTES_SCHEMA, type QuoteColumns, type TickColumns, type TickKind, TRADES_SCHEMA, type TradeColumns } from '../../lake/schema.js';
+import { int64Halves, nsOfMs } from '../../shared/nanos.js';
 import { PageFormatError } from '../errors.js';
 import { BACKSLASH, COLON, DOT, JsonScanner, LBRACE, LBRACKET, MINUS, QUOTE, RBRACE, RBRACKET, ZERO } from '../json-bytes.js';
 import { trimBase } from './rest-wire.js';
@@ -19,7 +19,7 @@ export const TICKS_PAGE_LIMIT = 50_000;
 
 /** Every trade or quote of one ticker stamped in [start, end) (UTC ms), oldest first (Massive's default is newest first). */
 export function ticksUrl(baseUrl: string, kind: TickKind, ticker: string, start: number, end: number): string {
-  const ns = (ms: number): string => (BigInt(ms) * 1_000_000n).toString();
+  const ns = (ms: number): string => nsOfMs(ms).toString();
   const params = new URLSearchParams({ 'timestamp.gte': ns(start), 'timestamp.lt': ns(end), order: 'asc', sort: 'timestamp', limit: String(TICKS_PAGE_LIMIT) });
   return `${trimBase(baseUrl)}/v3/${kind}/${encodeURIComponent(ticker)}?${params.toString()}`;
 }
@@ -177,13 +177,6 @@ interface RowReader {
   row(s: JsonScanner): void;
 }
 
-/** Columns for a page: the caller's previous ones when they are big enough, else new ones. */
-function pageColumns<C extends TradeColumns | QuoteColumns>(reuse: C | undefined, allocate: () => C): C {
-  const columns = reuse !== undefined && reuse.symbol.length >= TICKS_PAGE_LIMIT ? reuse : allocate();
-  columns.length = 0;
-  return columns;
-}
-
 /** The next row's index; a page asked for at most TICKS_PAGE_LIMIT rows cannot hold more. */
 function nextRow(s: JsonScanner, columns: { length: number; symbol: Float64Array }): number {
   if (columns.length === columns.symbol.length) s.fail(`more than the ${TICKS_PAGE_LIMIT} rows a page may hold`);
@@ -196,7 +189,7 @@ class TradeRows implements RowReader {
   private readonly id: Int32Array;
 
   constructor(private readonly symbol: number, reuse: TradeColumns | undefined) {
-    this.columns = pageColumns(reuse, () => allocateBatch(TRADES_SCHEMA, TICKS_PAGE_LIMIT));
+    this.columns = batchFor(TRADES_SCHEMA, reuse, TICKS_PAGE_LIMIT);
     this.time = int64Halves(this.columns.time);
     this.id = int64Halves(this.columns.id);
   }
@@ -240,7 +233,7 @@ class QuoteRows implements RowReader {
   private readonly time: Int32Array;
 
   constructor(private readonly symbol: number, reuse: QuoteColumns | undefined) {
-    this.columns = pageColumns(reuse, () => allocateBatch(QUOTES_SCHEMA, TICKS_PAGE_LIMIT));
+    this.columns = batchFor(QUOTES_SCHEMA, reuse, TICKS_PAGE_LIMIT);
     this.time = int64Halves(this.columns.time);
   }
 

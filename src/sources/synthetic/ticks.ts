@@ -8,7 +8,7 @@ import { type QuoteColumns, type TickColumns, type TradeColumns } from '../../la
 import { TEXT_CODES, TEXT_LIST_CODES } from '../../lake/text-codes.js';
 import type { Session } from '../../shared/calendar.js';
 import { dateToDayNumber } from '../../shared/time.js';
-import { int64Halves, setInt64, writeNanos } from '../../shared/nanos.js';
+import { int64Halves, setWholeNumber, writeNanos } from '../../shared/nanos.js';
 import type { TickKind } from '../../lake/schema.js';
 import { SyntheticMarket, unit } from './generator.js';
 
@@ -71,7 +71,7 @@ export class SyntheticTicks {
         t.size[row] = size;
         t.exchange[row] = EXCHANGES[Math.floor(u * 997) % EXCHANGES.length];
         const id = day * 1_000_000 + i + 1;
-        setInt64(ids!, row, id % 4294967296, Math.floor(id / 4294967296));
+        setWholeNumber(ids!, row, id);
         t.conditions[row] = !regular ? EXTENDED_TRADE : size < 100 ? ODD_LOT : REGULAR_TRADE;
         t.tape[row] = TAPES[seed % TAPES.length];
         t.correction[row] = 0;
