@@ -15,6 +15,8 @@ import type { Source, SourceDefinition } from '../sources/types.js';
 import type { EventBus } from './events.js';
 import { RunLock } from './lock.js';
 
+let probeCounter = 0;
+
 export async function prepareStorage(storage: string): Promise<void> {
   try {
     const stat = await fs.stat(storage).catch((error: NodeJS.ErrnoException) => {
@@ -23,7 +25,8 @@ export async function prepareStorage(storage: string): Promise<void> {
     });
     if (stat && !stat.isDirectory()) throw new CannotProceedError(`storage path ${storage} is a file, not a directory; choose another storage directory`);
     await fs.mkdir(storage, { recursive: true });
-    const probe = path.join(storage, `.write-probe.${process.pid}`);
+    // Unique per call: two runs in one process (the library) must not remove each other's probe.
+    const probe = path.join(storage, `.write-probe.${process.pid}.${++probeCounter}`);
     await fs.writeFile(probe, '');
     await fs.rm(probe);
   } catch (error) {

@@ -6,6 +6,7 @@ import { parsePartitionPath, partitionBounds, partitionFile, partitionId, partit
 import { resolveSettings, parseSettingsIni } from '../../src/config/settings.js';
 import { resolveDates } from '../../src/plan/dates.js';
 import { UsageError } from '../../src/shared/errors.js';
+import { prepareStorage } from '../../src/run/run-session.js';
 
 describe('lake layout', () => {
   it('builds hive partition paths and their UTC bounds', () => {
@@ -84,5 +85,17 @@ describe('dates', () => {
     expect(() => resolveDates('2024-13-01', undefined, now, 16 * 60_000)).toThrow(UsageError);
     expect(() => resolveDates('2024-03-01', '2024-02-01', now, 16 * 60_000)).toThrow(/after/);
     expect(() => resolveDates('yesterday', undefined, now, 16 * 60_000)).toThrow(/YYYY-MM-DD/);
+  });
+});
+
+describe('storage check', () => {
+  it('passes for many runs checking one storage directory at once in one process', async () => {
+    const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'de-probe-'));
+    // Timing decides whether two checks' probe files collide: many rounds make a shared name fail.
+    for (let round = 0; round < 50; round++) {
+      const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => (i % 2 ? prepareStorage(storage) : new Promise((r) => setImmediate(r)).then(() => prepareStorage(storage)))));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    }
+    expect(fs.readdirSync(storage)).toEqual([]);
   });
 });
