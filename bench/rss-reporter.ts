@@ -1,5 +1,6 @@
 /**
- * Preloaded into benchmarked CLI runs: records the process's peak RSS (KiB) at exit.
+ * Preloaded into benchmarked CLI runs: records the process's peak RSS (KiB) and the CPU time of all
+ * its threads (ms: JavaScript, libuv and DuckDB's workers) at exit, as JSON.
  *
  * On Linux this is VmHWM, the high-water mark of the process's own memory. getrusage's maxrss is
  * not: it keeps the RSS of the process it was forked from (the bench, holding the fake server's page
@@ -19,5 +20,6 @@ function peakRssKiB(): number {
 
 process.on('exit', () => {
   const file = process.env.BENCH_RSS_FILE;
-  if (file) fs.writeFileSync(file, String(peakRssKiB()));
+  const cpu = process.cpuUsage();
+  if (file) fs.writeFileSync(file, JSON.stringify({ peakRssKiB: peakRssKiB(), cpuMs: (cpu.user + cpu.system) / 1000 }));
 });
