@@ -104,15 +104,23 @@ export interface ListedSessions {
 }
 
 /** Ask a versioned source which sessions of the data it holds from the earliest date the run may need. */
-export async function listSessions(source: Source, data: SessionData, options: Pick<RunOptionsBase, 'symbols' | 'startDate' | 'endInstant' | 'signal'>, ledger: Ledger): Promise<ListedSessions | undefined> {
+export async function listSessions(
+  source: Source,
+  data: SessionData,
+  options: Pick<RunOptionsBase, 'symbols' | 'startDate' | 'explicitStart' | 'endInstant' | 'signal'>,
+  ledger: Ledger,
+): Promise<ListedSessions | undefined> {
   if (!source.listSessionVersions) return undefined;
-  let from = options.startDate;
+  // From the first date the plan can want: the start asked for, or where each symbol's trusted
+  // history begins (a held symbol continues from it; a new one starts at the default start).
+  let from: IsoDate | undefined = options.explicitStart ? options.startDate : undefined;
   for (const symbol of options.symbols) {
-    const first = ledger.get(symbol)?.covered[0]?.start;
-    if (first !== undefined && nyDateOf(first) < from) from = nyDateOf(first);
+    const first = (await ledger.trustedCoverage(symbol))[0]?.start;
+    const reach = first === undefined ? options.startDate : nyDateOf(first);
+    if (from === undefined || reach < from) from = reach;
   }
   const to = nyDateOf(options.endInstant - 1);
-  if (to < from) return undefined;
+  if (from === undefined || to < from) return undefined;
   return { from, to, versions: await source.listSessionVersions(from, to, data, options.signal) };
 }
 

@@ -70,9 +70,13 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
 
     // The first day the symbols hold is republished: an incremental run (no --start) fetches it again too.
     fake.republish('day_aggs_v1', '2023-12-27');
+    const logged = fake.log.length;
     const incremental = await runCli(['symbols', ...symbols, '--source', 'massive-files', '--timeframe', '1Day', '--end', '2024-02-10', '--out', out], s3Env(fake));
     expect(incremental.code).toBe(0);
     expect(fake.objectGets).toBe(gets + 2);
+    // Listed from where the symbols' history begins, not from the settings' default start (2016): one request a year.
+    const listed = fake.log.slice(logged).filter((r) => r.query['list-type'] === '2').map((r) => r.query.prefix);
+    expect(listed).toEqual(['us_stocks_sip/day_aggs_v1/2023/', 'us_stocks_sip/day_aggs_v1/2024/']);
     await expectExact(fake, out, 'equities_1day', 'day_aggs_v1', symbols, '2023-12-20', '2024-02-10');
   });
 
@@ -109,6 +113,18 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
     const missing = await runCli(args(out, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), { MASSIVE_S3_ENDPOINT: fake.url });
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY/);
+  });
+
+  it('exits 1, not 3, when the bucket cannot be listed (an outage, as on REST), writing nothing', async () => {
+    const fake = await serve({ from: '2024-01-02', to: '2024-01-05' });
+    const out = tempDir();
+    // A closed loopback port: every attempt is refused at once.
+    const env = s3Env(fake, { MASSIVE_S3_ENDPOINT: 'http://127.0.0.1:9', DATA_ENGINE_MAX_ATTEMPTS: '1' });
+    const r = await runCli(args(out, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: could not list Massive flat files at s3:\/\/flatfiles\/us_stocks_sip\/day_aggs_v1\/2024\/ .*rerun later$/m);
+    expect(r.stderr).not.toContain(fake.secretAccessKey);
+    expect(fs.existsSync(path.join(out, 'metadata/datasets/equities_1day.json'))).toBe(false);
   });
 
   it('fails the unit of a refused day file with its reason, keeps the rest, and a rerun completes exactly', async () => {

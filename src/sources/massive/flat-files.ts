@@ -20,7 +20,6 @@ import type { BarColumns, ColumnBatch, TickColumns } from '../../lake/schema.js'
 import { type AttemptFailure, withAttempts } from '../../net/attempts.js';
 import { CancelledError, CircuitOpenError } from '../../net/errors.js';
 import { RateBudget } from '../../net/rate-budget.js';
-import { CannotProceedError } from '../../shared/errors.js';
 import { nsOfMs } from '../../shared/nanos.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../../shared/time.js';
 import { CredentialsError, PlanRestrictionError } from '../errors.js';
@@ -188,7 +187,8 @@ class MassiveFilesSource implements Source {
           client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal }),
         ).catch((error: unknown) => {
           if (error instanceof CancelledError || error instanceof CircuitOpenError) throw error;
-          if (statusOf(error) !== 403) throw new CannotProceedError(`could not list Massive flat files at ${what} (${classifyS3(error, []).reason}); rerun later`);
+          // An outage, as on REST, leaves the whole run for a later one (exit 1), not the keys to fix.
+          if (statusOf(error) !== 403) throw new Error(`could not list Massive flat files at ${what} (${classifyS3(error, []).reason}); nothing was fetched, rerun later`);
           // Refused at once: keys or plan. Refused later: the plan's history depth.
           if (first) throw new CredentialsError(`Massive flat files refused the listing of ${prefix} (HTTP 403 AccessDenied). Check ${KEY_VARIABLES}; ${PLAN_HINT}`);
           throw new PlanRestrictionError(`Massive flat files refused the listing of ${prefix} (HTTP 403 AccessDenied)`, `the plan may not cover files that old; choose a later --start`);
