@@ -82,14 +82,19 @@ export function checkProvenance(existing: DatasetMeta, wanted: Omit<DatasetMeta,
   }
 }
 
-/** Check an existing dataset's provenance, or record it for a new one. */
-export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>, partitionExplicit: boolean): Promise<DatasetMeta> {
+/** Check an existing dataset's provenance, or record it for a new one (`created`). */
+export async function claimDataset(storage: string, wanted: Omit<DatasetMeta, 'created_at'>, partitionExplicit: boolean): Promise<{ meta: DatasetMeta; created: boolean }> {
   const existing = await readDatasetMeta(storage, wanted.dataset);
   if (existing) {
     checkProvenance(existing, wanted, partitionExplicit);
-    return existing;
+    return { meta: existing, created: false };
   }
   const meta: DatasetMeta = { ...wanted, created_at: new Date().toISOString() };
   await writeDatasetMeta(storage, meta);
-  return meta;
+  return { meta, created: true };
+}
+
+/** Forget a dataset's provenance (one that holds nothing). */
+export async function removeDatasetMeta(storage: string, dataset: string): Promise<void> {
+  await fs.rm(datasetMetaFile(storage, dataset), { force: true });
 }

@@ -69,6 +69,15 @@ export class Ledger {
 
   private constructor(readonly storage: string, readonly dataset: string) {}
 
+  /** Remove the dataset's ledger files, once any save in flight is done (a dataset that holds nothing). */
+  async discard(): Promise<void> {
+    await this.saving.catch(() => undefined);
+    this.entries.clear();
+    this.versions.clear();
+    this.dirty = false;
+    await Promise.all([fs.rm(ledgerFile(this.storage, this.dataset), { force: true }), fs.rm(versionsFile(this.storage, this.dataset), { force: true })]);
+  }
+
   static async load(storage: string, dataset: string): Promise<Ledger> {
     const ledger = new Ledger(storage, dataset);
     const versions = await readOptional(versionsFile(storage, dataset));

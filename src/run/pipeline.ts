@@ -3,7 +3,7 @@
  * dataset's provenance, plan against the ledger, run the units, and summarize. `planIngest` makes
  * the same plan without a request or a write.
  */
-import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta } from '../lake/dataset-meta.js';
+import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta, removeDatasetMeta } from '../lake/dataset-meta.js';
 import { openDuckDB } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
 import { PartitionWriter } from '../lake/partition-writer.js';
@@ -276,6 +276,17 @@ function isProviderAdjusted(options: Pick<IngestRunOptions, 'adjustment'>): bool
   return options.adjustment !== undefined && options.adjustment !== 'raw';
 }
 
+/**
+ * A dataset its first run left empty — no partition written, no window covered (the run could not
+ * proceed: keys rejected, say) — is removed again, so it claims no source, feed or adjustment for
+ * the next run.
+ */
+export async function releaseIfEmpty(ledger: Ledger, outcome: ReturnType<UnitRunner['summarize']>): Promise<void> {
+  if (outcome.partitions > 0 || outcome.symbols.some((r) => r.outcome === 'ok' || r.outcome === 'no_data' || r.outcome === 'up_to_date')) return;
+  await ledger.discard();
+  await removeDatasetMeta(ledger.storage, ledger.dataset);
+}
+
 /** The plan a run would make now, from the ledger and cached reference data: no request, no write, no lock. */
 export async function planIngest(options: IngestRunOptions): Promise<PlanReport> {
   checkAgainstCapabilities(options.source.capabilities, options.source.name, options);
@@ -315,7 +326,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
     const [reference, listed] = await Promise.all([loadReferenceData(source, storage, signal, events), listing]).catch((error: unknown) => {
       throw signal.aborted ? new InterruptedError('interrupted while loading the calendar, symbol list or file list; nothing was fetched') : error;
     });
-    const meta = await claimDataset(storage, wanted, options.partition !== undefined);
+    const { meta, created } = await claimDataset(storage, wanted, options.partition !== undefined);
     // A provider-adjusted dataset: actions first, so the history fetched now is on their basis, and
     // symbols whose stored history predates a new one are fetched whole again.
     const providerAdjusted = isProviderAdjusted(options);
@@ -353,6 +364,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       }
       await ledger.save();
     } else if (options.corporateActions && !outcome.stopped) await refreshActions();
+    if (created) await releaseIfEmpty(ledger, outcome);
     return {
       dataset,
       kind: 'bars',

@@ -12,7 +12,7 @@ import { InterruptedError, UsageError } from '../shared/errors.js';
 import { SOURCE_DEFINITIONS } from '../sources/registry.js';
 import type { SourceCapabilities } from '../sources/types.js';
 import type { IngestResult, PlanReport } from './events.js';
-import { checkChoice, type ListedSessions, listSessions, type PlannedRun, planInputs, planReport, runPlan, type RunOptionsBase } from './pipeline.js';
+import { checkChoice, type ListedSessions, listSessions, type PlannedRun, planInputs, planReport, releaseIfEmpty, runPlan, type RunOptionsBase } from './pipeline.js';
 import { cachedReferenceData, loadReferenceData, type ReferenceData } from './reference-data.js';
 import { withRunSession } from './run-session.js';
 import { tickUnits } from './tick-units.js';
@@ -99,12 +99,13 @@ export async function ingestTicks(options: TickRunOptions): Promise<IngestResult
     const [reference, listed] = await Promise.all([loadReferenceData(source, storage, signal, events), listing]).catch((error: unknown) => {
       throw signal.aborted ? new InterruptedError('interrupted while loading the calendar, symbol list or file list; nothing was fetched') : error;
     });
-    await claimDataset(storage, wanted, false);
+    const { created } = await claimDataset(storage, wanted, false);
     const planned = await planTicksAgainst(options, ledger, reference, listed);
     const writer = await TickWriter.open(duck, SCHEMAS[options.kind], storage, dataset);
     const execute = tickUnits({ source, kind: options.kind, feed: options.feed, writer });
     // The plan's request count is a lower bound here: progress goes by units instead.
     const outcome = await runPlan(options, { source, breaker, staging }, ledger, reference, planned, execute, { estimatedRequests: 0, estimatedBars: 0 }, () => writer.close());
+    if (created) await releaseIfEmpty(ledger, outcome);
     return {
       dataset,
       kind: options.kind,

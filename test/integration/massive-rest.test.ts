@@ -134,6 +134,14 @@ describe('ingest from Massive REST (fake server)', () => {
     expect(wrong.code).toBe(3);
     expect(wrong.stdout + wrong.stderr).toMatch(/rejected the API key \(HTTP 401: Unknown API Key/);
     expect(wrong.stdout + wrong.stderr).not.toContain('not-the-key');
+    // A first run that could not proceed leaves no trace: the dataset claims no source, and another one may fill it.
+    expect(fs.existsSync(path.join(out, 'metadata/datasets/equities_1day.json'))).toBe(false);
+    expect(fs.existsSync(path.join(out, 'metadata/ledger/equities_1day.jsonl'))).toBe(false);
+    const elsewhere = tempDir();
+    expect((await runCli(args(elsewhere, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), env(fake, { MASSIVE_API_KEY: 'not-the-key' }))).code).toBe(3);
+    const other = await runCli(['symbols', 'AAPL', '--source', 'synthetic', '--timeframe', '1Day', '--start', '2024-01-02', '--end', '2024-01-05', '--out', elsewhere, '--dataset', 'equities_1day']);
+    expect(other.stderr).toBe('');
+    expect(other.code).toBe(0);
     const polygon = await runCli(args(out, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), { POLYGON_API_KEY: fake.apiKey, MASSIVE_API_URL: fake.url });
     expect(polygon.code).toBe(0);
     const old = await runCli(args(out, '1Day', '2020-01-02', '2020-03-05', 'AAPL'), env(fake));
