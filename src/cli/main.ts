@@ -150,7 +150,7 @@ export async function main(argv: string[], ctx: MainContext = {}): Promise<numbe
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    exitCode = reportError(error, context);
+    exitCode = reportError(error, context, argv.includes('--json'));
   } finally {
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
@@ -158,21 +158,30 @@ export async function main(argv: string[], ctx: MainContext = {}): Promise<numbe
   return signalExit ?? exitCode;
 }
 
-/** Map anything thrown to one line on stderr and an exit code. No stack traces for user-caused errors. */
-function reportError(error: unknown, ctx: CommandContext): number {
+/**
+ * Map anything thrown to one line on stderr and an exit code. No stack traces for user-caused errors.
+ * With --json, stdout still gets one object: the error, since the command ended before its summary.
+ */
+function reportError(error: unknown, ctx: CommandContext, json: boolean): number {
+  const report = (code: number, message: string, hint?: string): number => {
+    if (json) ctx.io.out(JSON.stringify({ error: message, ...(hint ? { hint } : {}), exitCode: code }));
+    return code;
+  };
   if (error instanceof CommanderError) {
     // --help and --version succeed; help shown because no command was given is a usage error.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
-    return ExitCode.usage; // commander already printed its message
+    // Commander already printed its message.
+    return report(ExitCode.usage, error.message.replace(/^error: /, ''));
   }
   const message = error instanceof Error ? error.message : String(error);
   const known = exitCodeForError(error);
   if (known !== undefined) {
     const hint = (error as { hint?: string }).hint;
     ctx.io.err(`error: ${message}${hint ? ` — hint: ${hint}` : ''}`);
-    return known;
+    return report(known, message, hint);
   }
-  ctx.io.err(`error: ${message.split('\n')[0]}`);
+  const line = message.split('\n')[0];
+  ctx.io.err(`error: ${line}`);
   if (ctx.env.DATA_ENGINE_DEBUG && error instanceof Error && error.stack) ctx.io.err(error.stack);
-  return ExitCode.partialFailure;
+  return report(ExitCode.partialFailure, line);
 }

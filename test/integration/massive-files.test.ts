@@ -113,6 +113,17 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
     const missing = await runCli(args(out, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), { MASSIVE_S3_ENDPOINT: fake.url });
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY/);
+
+    // --json: stdout is still one object, the error, for a command that ended before its summary.
+    const json = await runCli([...args(out, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), '--json'], s3Env(fake, { MASSIVE_S3_SECRET_ACCESS_KEY: 'wrong-secret' }));
+    expect(json.code).toBe(3);
+    const reported = JSON.parse(json.stdout) as { error: string; exitCode: number };
+    expect(reported.exitCode).toBe(3);
+    expect(reported.error).toMatch(/refused the listing .*MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY/);
+    expect(json.stdout).not.toContain('wrong-secret');
+    const usage = await runCli([...args(out, '5Min', '2024-01-02', '2024-01-05', 'AAPL'), '--json'], s3Env(fake));
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stdout)).toMatchObject({ exitCode: 2, error: expect.stringMatching(/use --timeframe 1Min or 1Day/) });
   });
 
   it('exits 1, not 3, when the bucket cannot be listed (an outage, as on REST), writing nothing', async () => {
