@@ -26,6 +26,8 @@ export interface AttemptOptions {
   signal: AbortSignal;
   onRequest: (event: RequestEvent) => void;
   classify: (error: unknown) => AttemptFailure;
+  /** The provider's id of a successful request, for the report. */
+  requestIdOf?: (result: unknown) => string | undefined;
   clock?: Clock;
   random?: () => number;
 }
@@ -44,7 +46,7 @@ export async function withAttempts<T>(options: AttemptOptions, attempt: () => Pr
     try {
       const result = await attempt();
       breaker.recordSuccess();
-      options.onRequest({ url: options.what, status: 200, durationMs: clock.now() - started, requestId: undefined, attempt: n });
+      options.onRequest({ url: options.what, status: 200, durationMs: clock.now() - started, requestId: options.requestIdOf?.(result), attempt: n });
       return result;
     } catch (error) {
       if (signal.aborted) throw new CancelledError();

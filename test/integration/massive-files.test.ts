@@ -126,6 +126,16 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
     expect(JSON.parse(usage.stdout)).toMatchObject({ exitCode: 2, error: expect.stringMatching(/use --timeframe 1Min or 1Day/) });
   });
 
+  it('--verbose shows every S3 request with its request id', async () => {
+    const fake = await serve({ from: '2024-01-02', to: '2024-01-05' });
+    const r = await runCli([...args(tempDir(), '1Day', '2024-01-02', '2024-01-05', 'AAPL'), '--verbose'], s3Env(fake));
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.includes('[request] 200'));
+    // One listing and four day files.
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(line).toMatch(/ id [0-9A-F]{16}$/);
+  });
+
   it('exits 1, not 3, when the bucket cannot be listed (an outage, as on REST), writing nothing', async () => {
     const fake = await serve({ from: '2024-01-02', to: '2024-01-05' });
     const out = tempDir();

@@ -93,6 +93,11 @@ function classifyS3(error: unknown, retryStatuses: readonly number[]): AttemptFa
   return { retryable: status === undefined || retryStatuses.includes(status), reason: requestId ? `${reason} (request id ${requestId})` : reason, status, requestId };
 }
 
+/** The request id S3 gave a response. */
+function s3RequestId(response: unknown): string | undefined {
+  return (response as { $metadata?: { requestId?: string } } | undefined)?.$metadata?.requestId;
+}
+
 /** The HTTP status of a final S3 failure, if it had one. */
 function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
@@ -171,7 +176,7 @@ class MassiveFilesSource implements Source {
   private attempts<T>(what: string, signal: AbortSignal, attempt: (client: S3Client) => Promise<T>): Promise<T> {
     const { retry, breaker, onRequest } = this.context;
     return this.s3().then((client) =>
-      withAttempts({ what, policy: retry, budget: this.budget, breaker, signal, onRequest, classify: (error) => classifyS3(error, retry.retryStatuses) }, () => attempt(client)),
+      withAttempts({ what, policy: retry, budget: this.budget, breaker, signal, onRequest, classify: (error) => classifyS3(error, retry.retryStatuses), requestIdOf: s3RequestId }, () => attempt(client)),
     );
   }
 
@@ -334,6 +339,7 @@ class MassiveFilesSource implements Source {
     await this.attempts(`s3://${this.settings.bucket}/${key}`, signal, async (client) => {
       const object = await client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { abortSignal: signal });
       await pipeline(object.Body as Readable, fs.createWriteStream(file), { signal });
+      return object;
     }).catch((error: unknown) => {
       const status = statusOf(error);
       if (status === 403) throw new Error(`Massive flat files refused ${key} (HTTP 403): the plan may not cover this date, or the file is not published yet`);
