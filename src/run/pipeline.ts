@@ -147,6 +147,14 @@ export async function planInputs(options: RunOptionsBase, ledger: Ledger, refere
   const covered = new Map<string, Interval[]>();
   for (const symbol of symbols) covered.set(symbol, await ledger.trustedCoverage(symbol));
   const dates = listed ? listedCalendar(listed, options.endInstant, ledger) : { calendar: reference.calendar ?? nyseRuleCalendar, endInstant: options.endInstant, refresh: undefined };
+  if (dates.refresh && dates.refresh.size > 0) {
+    // Symbols the run did not name may be rewritten: say why, as the summary only lists the named ones.
+    const days = [...new Set([...dates.refresh.values()].flat())].sort();
+    const shown = days.length > 5 ? `${days.slice(0, 5).join(', ')}, …` : days.join(', ');
+    options.events.emit('info', {
+      message: `${days.length} session file(s) changed since they were ingested (${shown}): fetched again for the ${dates.refresh.size} symbol(s) of the dataset holding them`,
+    });
+  }
   return { notListed, inactive, symbols, covered, ...dates };
 }
 

@@ -64,6 +64,7 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
     fake.republish('day_aggs_v1', '2024-01-10');
     const after = await runCli(args(out, '1Day', '2023-12-20', '2024-02-10', 'AAPL', 'MSFT'), s3Env(fake));
     expect(after.code).toBe(0);
+    expect(after.stdout).toContain('1 session file(s) changed since they were ingested (2024-01-10): fetched again for the 3 symbol(s) of the dataset holding them');
     expect(fake.objectGets).toBe(gets + 1);
     await expectExact(fake, out, 'equities_1day', 'day_aggs_v1', symbols, '2023-12-20', '2024-02-10');
     expect(listFiles(path.join(out, '.staging'))).toEqual([]);
