@@ -234,10 +234,14 @@ export class UnitRunner {
     if (error instanceof CredentialsError) this.stop({ kind: 'credentials', message: error.message });
     else if (error instanceof PlanRestrictionError) this.stop({ kind: 'plan', message: error.message, hint: error.hint });
     else if (error instanceof CircuitOpenError) this.stop({ kind: 'circuit', message: `${error.message}; stopped starting new work` });
-    else if (error instanceof CancelledError || (this.internal.signal.aborted && !this.stoppedBy)) reason = 'cancelled before it finished';
+    const cancelled = error instanceof CancelledError || (this.internal.signal.aborted && !this.stoppedBy);
+    if (cancelled) reason = 'cancelled before it finished';
     this.unitsDone += 1;
     this.unitsFailed += 1;
     this.options.events.emit('unit', { phase: 'failed', worker, unit, rows: committed.rows, partitions: committed.partitions, durationMs, reason });
+    // Stopped with the run rather than failed on its own: its symbols stay pending, and the summary
+    // counts them not attempted ("run stopped before all its windows were fetched").
+    if (cancelled) return;
     for (const symbol of unit.symbols) this.finishSymbolUnit(symbol, worker, reason);
   }
 
