@@ -5,7 +5,7 @@
  */
 import type { CircuitBreaker } from './circuit-breaker.js';
 import { CancelledError, CircuitOpenError } from './errors.js';
-import type { RequestEvent } from './http.js';
+import type { RequestEvent } from './request-event.js';
 import { type Clock, type RateBudget, systemClock } from './rate-budget.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
 

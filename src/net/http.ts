@@ -6,6 +6,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import { CancelledError, CircuitOpenError, HttpStatusError, TransportError, type TransportFailure } from './errors.js';
 import { RateBudget, type Clock, type RateHeaders, systemClock } from './rate-budget.js';
 import { backoffDelay, isRetryableStatus, rateLimitedDelay, type RetryPolicy } from './retry.js';
+import type { RequestEvent } from './request-event.js';
 
 const MAX_THROTTLED_PER_REQUEST = 30;
 
@@ -16,16 +17,6 @@ export interface HttpResponse {
   requestId: string | undefined;
 }
 
-/** Reported for every attempt, so the run can count requests and log failures with their request id. */
-export interface RequestEvent {
-  url: string;
-  status: number | undefined;
-  durationMs: number;
-  requestId: string | undefined;
-  attempt: number;
-  /** Set when the attempt failed; says what happens next. */
-  failure?: { reason: string; willRetry: boolean; delayMs: number };
-}
 
 export interface HttpClientOptions {
   budget: RateBudget;

@@ -3,10 +3,10 @@
  * subscribes to the same events. Nothing below the CLI prints.
  */
 import type { DataKind } from '../lake/schema.js';
-import type { RequestEvent } from '../net/http.js';
+import type { RequestEvent } from '../net/request-event.js';
 import type { WorkUnit } from '../plan/planner.js';
 
-export type { RequestEvent } from '../net/http.js';
+export type { RequestEvent } from '../net/request-event.js';
 export type { WorkUnit } from '../plan/planner.js';
 
 export type SymbolOutcome = 'ok' | 'no_data' | 'failed' | 'not_attempted' | 'up_to_date' | 'not_listed';

@@ -134,6 +134,9 @@ export class IngestionPipeline {
   private readonly events = new EventBus();
   private readonly source: SourceDefinition;
 
+  /** What reading the settings warned about (an unknown DATA_ENGINE_* variable), told the first run's `warning` listeners. */
+  private settingsWarnings: string[] = [];
+
   constructor(readonly options: PipelineOptions = {}) {
     this.source = sourceDefinition(options.source ?? DEFAULTS.source);
     checkNumbers(options);
@@ -145,10 +148,13 @@ export class IngestionPipeline {
    */
   static fromSettings(configPath?: string, overrides: PipelineOptions = {}): IngestionPipeline {
     const env = overrides.env ?? process.env;
-    const { settings } = resolveSettings({ configPath: configPath ? path.resolve(configPath) : defaultConfigPath(), configExplicit: configPath !== undefined, env, flags: {}, osName: detectOs() });
+    const { settings, warnings } = resolveSettings({ configPath: configPath ? path.resolve(configPath) : defaultConfigPath(), configExplicit: configPath !== undefined, env, flags: {}, osName: detectOs() });
     const fromFile = optionsFromSettings(settings);
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-    return new IngestionPipeline({ ...fromFile, ...defined });
+    const pipeline = new IngestionPipeline({ ...fromFile, ...defined });
+    // No listener exists yet: the first run or plan tells them.
+    pipeline.settingsWarnings = [...warnings];
+    return pipeline;
   }
 
   get storageDir(): string {
@@ -218,6 +224,7 @@ export class IngestionPipeline {
 
   /** Validate everything about a call before any request or write; bad input throws UsageError. */
   private runOptions(entries: readonly SymbolEntry[], origin: string, options: Omit<IngestOptions, 'indexName'>): IngestRunOptions | TickRunOptions {
+    for (const message of this.settingsWarnings.splice(0)) this.events.emit('warning', { message });
     const o = this.options;
     const kind = options.data ?? 'bars';
     if (!(DATA_KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown data ${JSON.stringify(kind)}; use ${DATA_KINDS.join(', ')}`);

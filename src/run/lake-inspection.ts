@@ -97,6 +97,9 @@ export async function verifyLake(storage: string, options: InspectOptions = {}):
 const READ_ONLY_STATEMENTS = /^\s*(select|with|from|describe|show|summarize|explain|pivot|unpivot|values|table)\b/i;
 
 /** One read-only statement over the lake's views (one per dataset, named after it), in UTC. */
+/** Column types holding an instant: with a time zone, or one of the plain timestamp precisions. */
+const INSTANT_TYPES = /^(TIMESTAMP WITH TIME ZONE|TIMESTAMP(_NS|_MS|_S)?)$/;
+
 export async function queryLake(storage: string, sql: string): Promise<QueryResult> {
   if (!READ_ONLY_STATEMENTS.test(sql)) throw new UsageError('queries are read-only: use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN');
   const lake = await openStorage(storage, undefined, true);
@@ -117,7 +120,8 @@ export async function queryLake(storage: string, sql: string): Promise<QueryResu
       r.map((v, i) => {
         if (typeof v !== 'string') return v;
         if (/INT/.test(types[i]) && Number.isSafeInteger(Number(v))) return Number(v);
-        if (types[i] === 'TIMESTAMP WITH TIME ZONE') return `${v.replace(' ', 'T').replace(/\+00(:00)?$/, '')}Z`;
+        // The lake's instants are UTC whatever their precision (ticks are TIMESTAMP_NS); sessions run in UTC.
+        if (INSTANT_TYPES.test(types[i]) && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(v)) return `${v.replace(' ', 'T').replace(/\+00(:00)?$/, '')}Z`;
         return v;
       }),
     );

@@ -6,7 +6,7 @@
 import type { CorporateAction } from '../lake/corporate-actions.js';
 import type { BarColumns, DataKind, TickColumns, TickKind } from '../lake/schema.js';
 import type { CircuitBreaker } from '../net/circuit-breaker.js';
-import type { RequestEvent } from '../net/http.js';
+import type { RequestEvent } from '../net/request-event.js';
 import type { RetryPolicy } from '../net/retry.js';
 import type { Session } from '../shared/calendar.js';
 import type { IsoDate } from '../shared/time.js';

@@ -90,6 +90,21 @@ describe('library: synthetic source, offline', () => {
     expect(alpaca.estimatedRequestTimeMs).toBe(Math.round((alpaca.estimatedRequests / 200) * 60_000));
     expect(fs.existsSync(storageDir)).toBe(false);
   });
+
+  it('fromSettings: settings and DATA_ENGINE_* variables apply, and an unknown variable is told to the first run\'s warning listeners', async () => {
+    const dir = tempDir();
+    const config = path.join(dir, 'settings.ini');
+    fs.writeFileSync(config, `[default]\nlocal_storage_dir = ${path.join(dir, 'lake')}\n`);
+    const pipeline = IngestionPipeline.fromSettings(config, { source: 'synthetic', env: { DATA_ENGINE_TIMEFRAME: '1Hour', DATA_ENGINE_TREADS: '3' } });
+    const warnings = record(pipeline, 'warning');
+    const plan = await pipeline.plan(['AAPL'], { start: '2024-01-02', end: '2024-01-05' });
+    expect(plan.dataset).toBe('equities_1hour');
+    expect(pipeline.storageDir).toBe(path.join(dir, 'lake'));
+    expect(warnings.map((w) => w.message).filter((m) => m.includes('DATA_ENGINE_TREADS'))).toHaveLength(1);
+    // Told once, not again on every run.
+    await pipeline.plan(['AAPL'], { start: '2024-01-02', end: '2024-01-05' });
+    expect(warnings.filter((w) => w.message.includes('DATA_ENGINE_TREADS'))).toHaveLength(1);
+  });
 });
 
 describe('library: Alpaca source against the loopback fake', () => {

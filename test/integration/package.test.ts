@@ -59,5 +59,17 @@ describe('packed package', () => {
       JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], skipLibCheck: false }, files: ['example.ts'] }),
     );
     execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8' });
+
+    // Consumers on TypeScript before 5.7 check these declarations too (without skipLibCheck): none
+    // reachable from the entry point may use the typed arrays' generic form (`Uint8Array<ArrayBuffer>`).
+    const reachable = new Set<string>();
+    const pending = [path.join(project, 'node_modules', 'data-engine', 'dist', 'src', 'index.d.ts')];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (reachable.has(file)) continue;
+      reachable.add(file);
+      for (const [, spec] of fs.readFileSync(file, 'utf8').matchAll(/(?:from |import\()'(\.[^']+)\.js'/g)) pending.push(path.join(path.dirname(file), `${spec}.d.ts`));
+    }
+    expect(reachable.size).toBeGreaterThan(10);
+    expect([...reachable].filter((f) => /Uint8Array</.test(fs.readFileSync(f, 'utf8')))).toEqual([]);
   });
 });
