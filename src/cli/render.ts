@@ -51,6 +51,7 @@ export function describePlan(plan: PlanReport): string[] {
       : `≥ ${num(plan.estimatedRequests)} requests (a liquid symbol-day takes hundreds)`;
     lines.push(`  ${units} (one New York day each), ${plan.rateLimitPerMinute === undefined ? 'no requests' : requests}`);
     if (plan.rateLimitPerMinute === undefined) lines.push('  the source makes no requests: time is local work only');
+    else lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min those requests take ${plan.dayFiles ? '' : 'at least '}${formatDuration(plan.estimatedRequestTimeMs)}`);
     return lines;
   }
   lines.push(`  ${units}, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`);

@@ -67,10 +67,12 @@ export async function writeDatasetMeta(storage: string, meta: DatasetMeta): Prom
  * the caller asked for another layout, or while a conversion of its layout is unfinished.
  */
 export function checkProvenance(existing: DatasetMeta, wanted: Omit<DatasetMeta, 'created_at'>, partitionExplicit: boolean): void {
+  // The option naming each field (the CLI's flag, the library's option): a kind is `data`.
+  const option = { kind: 'data', timeframe: 'timeframe', source: 'source', feed: 'feed', adjustment: 'adjustment' } as const;
   for (const field of ['kind', 'timeframe', 'source', 'feed', 'adjustment'] as const) {
     if (existing[field] !== wanted[field]) {
       throw new UsageError(
-        `dataset ${wanted.dataset} holds ${field} ${existing[field] ?? 'none'}, not ${wanted[field] ?? 'none'}: use --${field} ${existing[field] ?? ''} to add to it, or --dataset NAME to write ${wanted[field] ?? 'this'} data to another directory`,
+        `dataset ${wanted.dataset} holds ${field} ${existing[field] ?? 'none'}, not ${wanted[field] ?? 'none'}: use --${option[field]} ${existing[field] ?? ''} to add to it, or --dataset NAME to write ${wanted[field] ?? 'this'} data to another directory`,
       );
     }
   }

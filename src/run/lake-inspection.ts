@@ -94,7 +94,7 @@ export async function verifyLake(storage: string, options: InspectOptions = {}):
   return { storage, clean: datasets.every((r) => r.findings.every((f) => f.severity !== 'defect')), datasets };
 }
 
-const READ_ONLY_STATEMENTS = /^\s*(select|with|from|describe|show|summarize|explain|pivot|unpivot|values|table)\b/i;
+const READ_ONLY_STATEMENTS = /^[\s(]*(select|with|from|describe|show|summarize|explain|pivot|unpivot|values|table)\b/i;
 
 /** One read-only statement over the lake's views (one per dataset, named after it), in UTC. */
 /** Column types holding an instant: with a time zone, or one of the plain timestamp precisions. */

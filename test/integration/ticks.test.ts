@@ -193,6 +193,10 @@ describe('trades and quotes from Alpaca', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`${extra[0]} means nothing for trades`));
     }
+    // The dry run says what the requests take at the rate limit, a lower bound for ticks.
+    const dry = await runCli(['symbols', 'AAPL', '--data', 'trades', '--start', '2024-03-04', '--end', '2024-03-08', '--dry-run', '--out', out], fakeEnv(fake));
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/at 200 requests\/min those requests take at least \d/);
     expect(fake.log).toHaveLength(0);
   }, TIMEOUT);
 });
@@ -208,6 +212,10 @@ describe('trades and quotes offline (synthetic source, library API)', () => {
     expect(result.rows).toBeGreaterThan(8 * 3_000);
     const again = await pipeline.ingestSymbols(['AAPL', 'SPY'], { data: 'quotes', start: '2024-07-01', end: '2024-07-05' });
     expect(again).toMatchObject({ rows: 0, upToDate: 2 });
+    // Another kind into this dataset is refused, naming the option that chooses the kind.
+    await expect(pipeline.ingestSymbols(['AAPL'], { data: 'trades', dataset: 'equities_quotes', start: '2024-07-01', end: '2024-07-01' })).rejects.toThrow(
+      /holds kind quotes, not trades: use --data quotes to add to it/,
+    );
     const status = await pipeline.status();
     expect(status.datasets[0]).toMatchObject({ kind: 'quotes', rows: result.rows, partitions: 8 });
     const verify = await pipeline.verify();
@@ -220,5 +228,8 @@ describe('trades and quotes offline (synthetic source, library API)', () => {
     const instants = await pipeline.query("SELECT min(timestamp) AS first, TIMESTAMP '2024-03-01 14:30:00' AS plain FROM equities_quotes WHERE symbol = 'AAPL'");
     expect(instants.rows[0][0]).toBe(`${String(q.rows[0][2]).replace(' ', 'T')}Z`);
     expect(instants.rows[0][1]).toBe('2024-03-01T14:30:00Z');
+    // A read-only statement may open with a parenthesis.
+    const union = await pipeline.query("(SELECT 1 AS n) UNION ALL (SELECT count(*)::INTEGER FROM equities_quotes WHERE symbol = 'AAPL' AND day = 20240701)");
+    expect(union.rows[0]).toEqual([1]);
   }, TIMEOUT);
 });
