@@ -35,6 +35,8 @@ const PROGRESS_INTERVAL_MS = 10_000;
 const BAR_STEPS = 1000;
 
 const num = (n: number): string => n.toLocaleString('en-US');
+/** `n` and the noun, singular for one (`1 request`, `2 requests`; `bars` → `1 bar`). */
+const count = (n: number, plural: string): string => `${num(n)} ${n === 1 ? plural.replace(/s$/, '') : plural}`;
 
 export function describeUnit(unit: WorkUnit): string {
   const names = unit.symbols.length <= 4 ? unit.symbols.join(',') : `${unit.symbols.slice(0, 3).join(',')},+${unit.symbols.length - 3} more`;
@@ -43,18 +45,18 @@ export function describeUnit(unit: WorkUnit): string {
 
 export function describePlan(plan: PlanReport): string[] {
   const units = `${num(plan.units)} ${plan.units === 1 ? 'unit' : 'units'} of work`;
-  const lines = [`plan: ${plan.dataset} from ${plan.source}, ${num(plan.symbols)} symbols: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`];
+  const lines = [`plan: ${plan.dataset} from ${plan.source}, ${count(plan.symbols, 'symbols')}: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`];
   if (plan.kind !== 'bars') {
     // How many ticks a day holds is not known before it is fetched.
     const requests = plan.dayFiles
       ? `${num(plan.estimatedRequests)} day-file ${plan.estimatedRequests === 1 ? 'download' : 'downloads'} (each serves every symbol)`
-      : `≥ ${num(plan.estimatedRequests)} requests (a liquid symbol-day takes hundreds)`;
+      : `≥ ${count(plan.estimatedRequests, 'requests')} (a liquid symbol-day takes hundreds)`;
     lines.push(`  ${units} (one New York day each), ${plan.rateLimitPerMinute === undefined ? 'no requests' : requests}`);
     if (plan.rateLimitPerMinute === undefined) lines.push('  the source makes no requests: time is local work only');
     else lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min those requests take ${plan.dayFiles ? '' : 'at least '}${formatDuration(plan.estimatedRequestTimeMs)}`);
     return lines;
   }
-  lines.push(`  ${units}, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${num(plan.estimatedRequests)} requests`}, ≤ ${num(plan.estimatedBars)} bars`);
+  lines.push(`  ${units}, ${plan.rateLimitPerMinute === undefined ? 'no requests' : `≤ ${count(plan.estimatedRequests, 'requests')}`}, ≤ ${count(plan.estimatedBars, 'bars')}`);
   if (plan.rateLimitPerMinute !== undefined) {
     lines.push(`  at ${num(plan.rateLimitPerMinute)} requests/min the requests take at most ${formatDuration(plan.estimatedRequestTimeMs)}`);
   } else {
@@ -87,7 +89,7 @@ export class Renderer {
       pipeline.on('unit', (e) => {
         if (e.phase === 'started' && this.verbose) this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} started`);
         if (e.phase === 'finished' && this.mode !== 'tty') {
-          this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} ok: ${num(e.rows)} ${this.noun}, ${num(e.partitions)} ${this.noun === 'bars' ? 'partitions' : 'days'}, ${formatDuration(e.durationMs)}`);
+          this.log(`${this.stamp()}[w${e.worker}] ${describeUnit(e.unit)} ok: ${count(e.rows, this.noun)}, ${count(e.partitions, this.noun === 'bars' ? 'partitions' : 'symbol-days')}, ${formatDuration(e.durationMs)}`);
         }
         if (e.phase === 'failed') this.problem(`${this.stamp()}${this.chalk.red('failed:')} [w${e.worker}] ${describeUnit(e.unit)}: ${e.reason ?? 'unknown reason'}`);
       }),
@@ -207,7 +209,7 @@ export class Renderer {
     const provenance = [result.source, result.feed && `feed ${result.feed}`, result.adjustment && `adjustment ${result.adjustment}`].filter(Boolean).join(', ');
     lines.push(c.bold(`summary: ${result.dataset} (${provenance}) in ${result.storage}`));
     lines.push(`  ${c.green(`succeeded ${num(result.succeeded)}`)}, ${result.failed ? c.red(`failed ${num(result.failed)}`) : 'failed 0'}, no data ${num(result.noData)}, up to date ${num(result.upToDate)}${result.notAttempted ? c.red(`, not attempted ${num(result.notAttempted)}`) : ''}`);
-    lines.push(`  ${num(result.rows)} ${result.kind}, ${num(result.partitions)} ${result.kind === 'bars' ? 'partitions' : 'symbol-days'} written, ${num(result.requests)} requests (${num(result.retries)} retried), ${formatDuration(result.durationMs)}`);
+    lines.push(`  ${count(result.rows, result.kind)}, ${count(result.partitions, result.kind === 'bars' ? 'partitions' : 'symbol-days')} written, ${count(result.requests, 'requests')} (${num(result.retries)} retried), ${formatDuration(result.durationMs)}`);
     for (const s of result.symbols) {
       if (s.outcome === 'failed') lines.push(`  ${c.red('failed')} ${s.symbol}: ${s.reason}`);
     }
