@@ -1,6 +1,6 @@
 /** `ingest csv|file|symbols`: flags and settings into a pipeline, its events onto the terminal, its result into an exit code. */
 import path from 'node:path';
-import { type DataKind, defaultConfigPath, detectOs, type IngestOptions, IngestionPipeline, type IngestResult, optionsFromSettings, type ResolvedSettings, resolveSettings, type SettingKey, UsageError } from '../index.js';
+import { type DataKind, DEFAULT_SOURCE, defaultConfigPath, detectOs, type IngestOptions, IngestionPipeline, type IngestResult, optionsFromSettings, type ResolvedSettings, resolveSettings, type SettingKey, SOURCE_DEFINITIONS, UsageError } from '../index.js';
 import { ExitCode } from './exit-codes.js';
 import { type Output, type OutputMode, Renderer } from './render.js';
 
@@ -101,6 +101,12 @@ export async function runIngestCommand(input: SymbolInput, flags: IngestFlags, c
   const { settings, warnings } = settingsFromFlags(flags, ctx.env);
   const renderer = new Renderer(outputMode(flags, ctx.stdoutIsTty), ctx.io, flags.verbose ?? false);
   for (const warning of warnings) renderer.notice('warning', warning);
+  // A feed asked for by flag or variable that the source has no use for: said, not silently dropped.
+  const sourceName = (flags.source ?? DEFAULT_SOURCE).trim().toLowerCase();
+  const feedless = SOURCE_DEFINITIONS.find((d) => d.name === sourceName)?.capabilities.feeds.length === 0;
+  if (feedless && (settings.feed.origin === 'flag' || settings.feed.origin === 'environment')) {
+    renderer.notice('warning', `${settings.feed.where} ${settings.feed.value} is ignored: source ${sourceName} has no feeds`);
+  }
   const pipeline = new IngestionPipeline({ ...optionsFromSettings(settings), source: flags.source, env: ctx.env });
   const detach = renderer.attach(pipeline);
   try {

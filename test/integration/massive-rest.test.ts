@@ -122,6 +122,10 @@ describe('ingest from Massive REST (fake server)', () => {
     const mixed = await runCli([...args(out, '1Day', '2024-05-01', '2024-06-28', 'NVDA'), '--dataset', 'nvda_split'], env(fake));
     expect(mixed.code).toBe(2);
     expect(fake.log.length).toBe(requests);
+    // A feed asked for on the command line means nothing to this source: said once, the run goes on.
+    const feed = await runCli([...args(out, '1Day', '2024-05-01', '2024-06-28', 'NVDA'), '--adjustment', 'split', '--dataset', 'nvda_split', '--feed', 'iex'], env(fake));
+    expect(feed.code).toBe(0);
+    expect(feed.stderr).toMatch(/warning: --feed iex is ignored: source massive has no feeds$/m);
   });
 
   it('stops with exit 3 naming the variable when the key is missing or rejected, and with the plan hint on 403', async () => {
