@@ -346,7 +346,7 @@ async function flatFiles(): Promise<void> {
         filtered.push(await filterOnly(files, tickers.slice(0, 500)));
         const out = tempDir();
         const env = { MASSIVE_S3_ACCESS_KEY_ID: fake.accessKeyId, MASSIVE_S3_SECRET_ACCESS_KEY: fake.secretAccessKey, MASSIVE_S3_ENDPOINT: fake.url };
-        // This process meanwhile serves the files: its CPU is the S3 fake's, which shares the cores.
+        // This process meanwhile serves the files (the S3 fake) and waits on the CLI: its CPU shares the cores.
         const serving = process.cpuUsage();
         runs.push(await timedCli(['symbols', ...tickers.slice(0, 500), '--source', 'massive-files', '--timeframe', '1Min', '--start', dates[0], '--end', dates[dates.length - 1], '--out', out, '--json'], env));
         fakeCpuMs.push(cpuMs(process.cpuUsage(serving)));
@@ -370,7 +370,7 @@ async function flatFiles(): Promise<void> {
       row('flat files', `${label}: baseline DuckDB count(*) over the same files, ${os.availableParallelism()} threads`, `${(floorRate / 1e6).toFixed(2)} M rows/s`);
       row('flat files', `${label}: ratio pipeline ÷ baseline (rows scanned per second)`, (scanRate / floorRate).toFixed(2), '≥ 0.5', scanRate / floorRate);
       row('flat files', `${label}: peak RSS`, mb(peak), '≤ 600 MB', peak);
-      // Both sides keep every core busy, so the wall-time ratio cannot exceed the inverse of this.
+      // Both sides are CPU-bound, so the wall-time ratio follows the inverse of this.
       row('flat files', `${label}: filtering alone (DuckDB in process, a file per core at a time, nothing written): wall, CPU ÷ baseline`, `${sec(filterMs)}, ${sec(filterCpu)} (× ${(filterCpu / floorCpu).toFixed(2)})`);
       row('flat files', `${label}: CPU time, pipeline (CLI + S3 fake) ÷ baseline`, `${sec(pipelineCpu)} + ${sec(fakeCpu)} vs ${sec(floorCpu)}: × ${((pipelineCpu + fakeCpu) / floorCpu).toFixed(2)}`);
     }

@@ -34,7 +34,7 @@ export type { ListedAction } from './lake/corporate-actions.js';
 export { DATA_KINDS, type DataKind } from './lake/schema.js';
 export type { VerifyReport, Finding, Severity } from './quality/verify.js';
 export { UsageError, CannotProceedError, InterruptedError } from './shared/errors.js';
-export { CredentialsError, PlanRestrictionError } from './sources/errors.js';
+export { CredentialsError, PlanRestrictionError, SourceUnavailableError } from './sources/errors.js';
 export { SOURCE_NAMES, SOURCE_DEFINITIONS, DEFAULT_SOURCE } from './sources/registry.js';
 export type { SourceDefinition, SourceCapabilities } from './sources/types.js';
 export {

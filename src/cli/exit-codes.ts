@@ -1,5 +1,5 @@
 /** The CLI's exit codes, and which library error means which. */
-import { CannotProceedError, InterruptedError, UsageError } from '../index.js';
+import { CannotProceedError, InterruptedError, SourceUnavailableError, UsageError } from '../index.js';
 
 export const ExitCode = {
   ok: 0,
@@ -25,5 +25,6 @@ export function exitCodeForError(error: unknown): number | undefined {
   if (error instanceof UsageError) return ExitCode.usage;
   if (error instanceof CannotProceedError) return ExitCode.cannotProceed;
   if (error instanceof InterruptedError) return ExitCode.sigint;
+  if (error instanceof SourceUnavailableError) return ExitCode.partialFailure;
   return undefined;
 }

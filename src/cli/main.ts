@@ -164,12 +164,14 @@ export async function main(argv: string[], ctx: MainContext = {}): Promise<numbe
  */
 function reportError(error: unknown, ctx: CommandContext, json: boolean): number {
   const report = (code: number, message: string, hint?: string): number => {
-    if (json) ctx.io.out(JSON.stringify({ error: message, ...(hint ? { hint } : {}), exitCode: code }));
+    // The process ends with the signal's code when one interrupted it.
+    if (json) ctx.io.out(JSON.stringify({ error: message, ...(hint ? { hint } : {}), exitCode: ctx.interruptedWith() ?? code }));
     return code;
   };
   if (error instanceof CommanderError) {
     // --help and --version succeed; help shown because no command was given is a usage error.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+    if (error.code === 'commander.help') return ExitCode.usage;
     // Commander already printed its message.
     return report(ExitCode.usage, error.message.replace(/^error: /, ''));
   }

@@ -69,6 +69,18 @@ export class Ledger {
 
   private constructor(readonly storage: string, readonly dataset: string) {}
 
+  /** Nothing is recorded as held: no symbol has a covered window or a partition, and no session version is kept. */
+  holdsNothing(): boolean {
+    return this.versions.size === 0 && [...this.entries.values()].every((e) => e.covered.length === 0 && e.partitions.length === 0);
+  }
+
+  /** The first instant any symbol of the dataset is covered from (UTC ms), if any is. */
+  earliestCovered(): number | undefined {
+    let first: number | undefined;
+    for (const e of this.entries.values()) if (e.covered.length > 0 && (first === undefined || e.covered[0].start < first)) first = e.covered[0].start;
+    return first;
+  }
+
   /** Remove the dataset's ledger files, once any save in flight is done (a dataset that holds nothing). */
   async discard(): Promise<void> {
     await this.saving.catch(() => undefined);

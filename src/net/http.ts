@@ -17,7 +17,6 @@ export interface HttpResponse {
   requestId: string | undefined;
 }
 
-
 export interface HttpClientOptions {
   budget: RateBudget;
   policy: RetryPolicy;

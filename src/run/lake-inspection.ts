@@ -95,11 +95,10 @@ export async function verifyLake(storage: string, options: InspectOptions = {}):
 }
 
 const READ_ONLY_STATEMENTS = /^[\s(]*(select|with|from|describe|show|summarize|explain|pivot|unpivot|values|table)\b/i;
+/** Column types of the lake's instants: bars' TIMESTAMPTZ, ticks' TIMESTAMP_NS (a UTC instant by the schema). */
+const INSTANT_TYPES = /^(TIMESTAMP WITH TIME ZONE|TIMESTAMP_NS)$/;
 
 /** One read-only statement over the lake's views (one per dataset, named after it), in UTC. */
-/** Column types holding an instant: with a time zone, or one of the plain timestamp precisions. */
-const INSTANT_TYPES = /^(TIMESTAMP WITH TIME ZONE|TIMESTAMP(_NS|_MS|_S)?)$/;
-
 export async function queryLake(storage: string, sql: string): Promise<QueryResult> {
   if (!READ_ONLY_STATEMENTS.test(sql)) throw new UsageError('queries are read-only: use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN');
   const lake = await openStorage(storage, undefined, true);
@@ -120,7 +119,8 @@ export async function queryLake(storage: string, sql: string): Promise<QueryResu
       r.map((v, i) => {
         if (typeof v !== 'string') return v;
         if (/INT/.test(types[i]) && Number.isSafeInteger(Number(v))) return Number(v);
-        // The lake's instants are UTC whatever their precision (ticks are TIMESTAMP_NS); sessions run in UTC.
+        // The lake's instants, at either precision; a plain TIMESTAMP may be a wall-clock time
+        // (timezone('America/New_York', …)), so it is left as DuckDB writes it.
         if (INSTANT_TYPES.test(types[i]) && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(v)) return `${v.replace(' ', 'T').replace(/\+00(:00)?$/, '')}Z`;
         return v;
       }),

@@ -3,6 +3,8 @@
  * dataset's provenance, plan against the ledger, run the units, and summarize. `planIngest` makes
  * the same plan without a request or a write.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta, removeDatasetMeta } from '../lake/dataset-meta.js';
 import { openDuckDB } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
@@ -13,7 +15,7 @@ import { fewestRequests, plan, type Plan, type PlanRequest, planRequests, planSe
 import { fromListedDates, nyseRuleCalendar, type TradingCalendar } from '../shared/calendar.js';
 import { InterruptedError, UsageError } from '../shared/errors.js';
 import type { Interval } from '../shared/intervals.js';
-import type { PartitionScheme } from '../shared/lake-paths.js';
+import { datasetDir, type PartitionScheme } from '../shared/lake-paths.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../shared/time.js';
 import { isIntraday, type Timeframe } from '../shared/timeframe.js';
 import type { SessionData, Source, SourceCapabilities, SourceDefinition } from '../sources/types.js';
@@ -111,14 +113,14 @@ export async function listSessions(
   ledger: Ledger,
 ): Promise<ListedSessions | undefined> {
   if (!source.listSessionVersions) return undefined;
-  // From the first date the plan can want: the start asked for, or where each symbol's trusted
-  // history begins (a held symbol continues from it; a new one starts at the default start).
-  let from: IsoDate | undefined = options.explicitStart ? options.startDate : undefined;
-  for (const symbol of options.symbols) {
-    const first = (await ledger.trustedCoverage(symbol))[0]?.start;
-    const reach = first === undefined ? options.startDate : nyDateOf(first);
-    if (from === undefined || reach < from) from = reach;
-  }
+  // Every day the dataset holds (a republished one is fetched again for all its holders, whichever
+  // symbols the run names), and the start where the plan wants it: asked for, or for a symbol with
+  // no trusted history (a held one continues from its own).
+  const held = ledger.earliestCovered();
+  let from: IsoDate | undefined = held === undefined ? undefined : nyDateOf(held);
+  let fromStart = options.explicitStart;
+  for (const symbol of options.symbols) if (!fromStart && (await ledger.trustedCoverage(symbol)).length === 0) fromStart = true;
+  if (fromStart && (from === undefined || options.startDate < from)) from = options.startDate;
   const to = nyDateOf(options.endInstant - 1);
   if (from === undefined || to < from) return undefined;
   return { from, to, versions: await source.listSessionVersions(from, to, data, options.signal) };
@@ -285,14 +287,23 @@ function isProviderAdjusted(options: Pick<IngestRunOptions, 'adjustment'>): bool
 }
 
 /**
- * A dataset its first run left empty — no partition written, no window covered (the run could not
- * proceed: keys rejected, say) — is removed again, so it claims no source, feed or adjustment for
- * the next run.
+ * A dataset whose provenance this run recorded and that holds nothing afterwards — no window or
+ * session version in the ledger, no file in its directory (the run could not proceed: keys rejected,
+ * say) — is removed again, so it claims no source, feed or adjustment for the next run. The
+ * provenance goes first: a crash in between leaves a ledger of nothing, which the next run reuses.
  */
-export async function releaseIfEmpty(ledger: Ledger, outcome: ReturnType<UnitRunner['summarize']>): Promise<void> {
-  if (outcome.partitions > 0 || outcome.symbols.some((r) => r.outcome === 'ok' || r.outcome === 'no_data' || r.outcome === 'up_to_date')) return;
-  await ledger.discard();
+export async function releaseIfEmpty(ledger: Ledger): Promise<void> {
+  if (!ledger.holdsNothing() || (await holdsAnyFile(datasetDir(ledger.storage, ledger.dataset)))) return;
   await removeDatasetMeta(ledger.storage, ledger.dataset);
+  await ledger.discard();
+}
+
+async function holdsAnyFile(dir: string): Promise<boolean> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isDirectory() || (await holdsAnyFile(path.join(dir, entry.name)))) return true;
+  }
+  return false;
 }
 
 /** The plan a run would make now, from the ledger and cached reference data: no request, no write, no lock. */
@@ -372,7 +383,7 @@ export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
       }
       await ledger.save();
     } else if (options.corporateActions && !outcome.stopped) await refreshActions();
-    if (created) await releaseIfEmpty(ledger, outcome);
+    if (created) await releaseIfEmpty(ledger);
     return {
       dataset,
       kind: 'bars',

@@ -105,7 +105,7 @@ export async function ingestTicks(options: TickRunOptions): Promise<IngestResult
     const execute = tickUnits({ source, kind: options.kind, feed: options.feed, writer });
     // The plan's request count is a lower bound here: progress goes by units instead.
     const outcome = await runPlan(options, { source, breaker, staging }, ledger, reference, planned, execute, { estimatedRequests: 0, estimatedBars: 0 }, () => writer.close());
-    if (created) await releaseIfEmpty(ledger, outcome);
+    if (created) await releaseIfEmpty(ledger);
     return {
       dataset,
       kind: options.kind,

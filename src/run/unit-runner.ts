@@ -240,8 +240,15 @@ export class UnitRunner {
     this.unitsFailed += 1;
     this.options.events.emit('unit', { phase: 'failed', worker, unit, rows: committed.rows, partitions: committed.partitions, durationMs, reason });
     // Stopped with the run rather than failed on its own: its symbols stay pending, and the summary
-    // counts them not attempted ("run stopped before all its windows were fetched").
-    if (cancelled) return;
+    // counts them not attempted ("run stopped before all its windows were fetched") — unless another
+    // of their units failed, which the ledger records as it would have.
+    if (cancelled) {
+      for (const symbol of unit.symbols) {
+        const { failures } = this.state(symbol);
+        if (failures.length > 0) this.options.ledger.recordOutcome(symbol, 'failed', failures.join('; '));
+      }
+      return;
+    }
     for (const symbol of unit.symbols) this.finishSymbolUnit(symbol, worker, reason);
   }
 

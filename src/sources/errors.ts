@@ -32,3 +32,14 @@ export class PageFormatError extends Error {
     this.name = 'PageFormatError';
   }
 }
+
+/**
+ * What the run must know before it plans (a file listing) could not be had — the provider
+ * unreachable or failing after every retry: nothing was fetched, and a later run fetches it all.
+ */
+export class SourceUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SourceUnavailableError';
+  }
+}

@@ -146,6 +146,12 @@ describe('ingest from Massive REST (fake server)', () => {
     const other = await runCli(['symbols', 'AAPL', '--source', 'synthetic', '--timeframe', '1Day', '--start', '2024-01-02', '--end', '2024-01-05', '--out', elsewhere, '--dataset', 'equities_1day']);
     expect(other.stderr).toBe('');
     expect(other.code).toBe(0);
+    // A dataset that holds files or coverage is never removed, even when its provenance file was lost.
+    fs.rmSync(path.join(elsewhere, 'metadata/datasets/equities_1day.json'));
+    expect((await runCli(args(elsewhere, '1Day', '2024-02-01', '2024-02-05', 'AAPL'), env(fake, { MASSIVE_API_KEY: 'not-the-key' }))).code).toBe(3);
+    expect(fs.existsSync(path.join(elsewhere, 'metadata/ledger/equities_1day.jsonl'))).toBe(true);
+    expect(fs.existsSync(path.join(elsewhere, 'metadata/datasets/equities_1day.json'))).toBe(true);
+    expect(listFiles(path.join(elsewhere, 'equities_1day')).length).toBeGreaterThan(0);
     const polygon = await runCli(args(out, '1Day', '2024-01-02', '2024-01-05', 'AAPL'), { POLYGON_API_KEY: fake.apiKey, MASSIVE_API_URL: fake.url });
     expect(polygon.code).toBe(0);
     const old = await runCli(args(out, '1Day', '2020-01-02', '2020-03-05', 'AAPL'), env(fake));

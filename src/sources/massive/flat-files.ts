@@ -22,7 +22,7 @@ import { CancelledError, CircuitOpenError } from '../../net/errors.js';
 import { RateBudget } from '../../net/rate-budget.js';
 import { nsOfMs } from '../../shared/nanos.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../../shared/time.js';
-import { CredentialsError, PlanRestrictionError } from '../errors.js';
+import { CredentialsError, PlanRestrictionError, SourceUnavailableError } from '../errors.js';
 import type { SessionBarRequest, SessionData, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
 import { barFormat, type DayFileFormat, tickFormat } from './flat-file-formats.js';
 import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES, isFlatFileTimeframe } from './flat-file-keys.js';
@@ -193,7 +193,7 @@ class MassiveFilesSource implements Source {
         ).catch((error: unknown) => {
           if (error instanceof CancelledError || error instanceof CircuitOpenError) throw error;
           // An outage, as on REST, leaves the whole run for a later one (exit 1), not the keys to fix.
-          if (statusOf(error) !== 403) throw new Error(`could not list Massive flat files at ${what} (${classifyS3(error, []).reason}); nothing was fetched, rerun later`);
+          if (statusOf(error) !== 403) throw new SourceUnavailableError(`could not list Massive flat files at ${what} (${classifyS3(error, []).reason}); nothing was fetched, rerun later`);
           // Refused at once: keys or plan. Refused later: the plan's history depth.
           if (first) throw new CredentialsError(`Massive flat files refused the listing of ${prefix} (HTTP 403 AccessDenied). Check ${KEY_VARIABLES}; ${PLAN_HINT}`);
           throw new PlanRestrictionError(`Massive flat files refused the listing of ${prefix} (HTTP 403 AccessDenied)`, `the plan may not cover files that old; choose a later --start`);
