@@ -95,12 +95,21 @@ export async function verifyLake(storage: string, options: InspectOptions = {}):
 }
 
 const READ_ONLY_STATEMENTS = /^[\s(]*(select|with|from|describe|show|summarize|explain|pivot|unpivot|values|table)\b/i;
+/** Words that make a statement write or change the session, wherever they appear (`EXPLAIN ANALYZE COPY …`, `WITH … INSERT`). */
+const WRITING_WORDS = /\b(copy|insert|update|delete|merge|attach|detach|create|drop|alter|export|import|install|load|pragma|set|reset|call|checkpoint|vacuum|truncate|use)\b/i;
+
+/** The statement without its string literals, quoted identifiers and comments, whose words are data. */
+function statementWords(sql: string): string {
+  return sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\/\*[\s\S]*?\*\//g, ' ');
+}
 /** Column types of the lake's instants: bars' TIMESTAMPTZ, ticks' TIMESTAMP_NS (a UTC instant by the schema). */
 const INSTANT_TYPES = /^(TIMESTAMP WITH TIME ZONE|TIMESTAMP_NS)$/;
 
 /** One read-only statement over the lake's views (one per dataset, named after it), in UTC. */
 export async function queryLake(storage: string, sql: string): Promise<QueryResult> {
-  if (!READ_ONLY_STATEMENTS.test(sql)) throw new UsageError('queries are read-only: use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN');
+  if (!READ_ONLY_STATEMENTS.test(sql) || WRITING_WORDS.test(statementWords(sql))) {
+    throw new UsageError('queries are read-only: use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN, without COPY, INSERT, CREATE, SET or the like (quote a column named like one)');
+  }
   const lake = await openStorage(storage, undefined, true);
   try {
     let reader;

@@ -39,6 +39,13 @@ describe('library: synthetic source, offline', () => {
     expect(columns).toEqual(['symbol', 'bars', 'first']);
     expect(rows.reduce((n, r) => n + (r[1] as number), 0)).toBe(result.bars);
     expect(rows[0][2]).toMatch(/^2024-01-02T\d{2}:00:00(\.000)?Z$/);
+    // Read-only: a statement that would write is refused, wherever its writing word sits; a quoted one is data.
+    const written = path.join(tempDir(), 'x.csv');
+    for (const sql of [`EXPLAIN ANALYZE COPY (SELECT 1) TO '${written}'`, 'WITH t AS (SELECT 1 AS n) INSERT INTO equities_1hour SELECT * FROM t', 'SELECT 1; CREATE TABLE x (n INTEGER)']) {
+      await expect(pipeline.query(sql), sql).rejects.toThrow(UsageError);
+    }
+    expect(fs.existsSync(written)).toBe(false);
+    expect((await pipeline.query(`SELECT 'copy' AS "set", 1 AS n -- update`)).rows).toEqual([['copy', 1]]);
 
     const status = await pipeline.status();
     expect(status.datasets[0].per_symbol.map((s) => [s.symbol, s.rows, s.last_outcome])).toEqual(
