@@ -44,12 +44,12 @@ export function describeUnit(unit: WorkUnit): string {
 }
 
 export function describePlan(plan: PlanReport): string[] {
-  const units = `${num(plan.units)} ${plan.units === 1 ? 'unit' : 'units'} of work`;
+  const units = `${count(plan.units, 'units')} of work`;
   const lines = [`plan: ${plan.dataset} from ${plan.source}, ${count(plan.symbols, 'symbols')}: ${num(plan.upToDate.length)} already up to date${plan.notListed.length ? `, ${num(plan.notListed.length)} not listed` : ''}`];
   if (plan.kind !== 'bars') {
     // How many ticks a day holds is not known before it is fetched.
     const requests = plan.dayFiles
-      ? `${num(plan.estimatedRequests)} day-file ${plan.estimatedRequests === 1 ? 'download' : 'downloads'} (each serves every symbol)`
+      ? `${count(plan.estimatedRequests, 'day-file downloads')} (each serves every symbol)`
       : `≥ ${count(plan.estimatedRequests, 'requests')} (a liquid symbol-day takes hundreds)`;
     lines.push(`  ${units} (one New York day each), ${plan.rateLimitPerMinute === undefined ? 'no requests' : requests}`);
     if (plan.rateLimitPerMinute === undefined) lines.push('  the source makes no requests: time is local work only');

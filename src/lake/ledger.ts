@@ -6,7 +6,7 @@
  * with read_json, and replaced atomically.
  */
 import fs from 'node:fs/promises';
-import { writeFileAtomic } from '../shared/atomic-file.js';
+import { fileExists, writeFileAtomic } from '../shared/atomic-file.js';
 import { type Interval, normalize, subtract, union } from '../shared/intervals.js';
 import { metadataDir, type PartitionKey, partitionBounds, partitionFile, partitionId, partitionKeyOf } from '../shared/lake-paths.js';
 
@@ -147,6 +147,19 @@ export class Ledger {
       if (!present) missing.push(partitionBounds(key));
     }
     return subtract(e.covered, missing);
+  }
+
+  /**
+   * Whether the symbol has any trusted coverage: usually told by its first partition still on disk
+   * (the coverage recorded with a present partition is never subtracted), without a stat per partition.
+   */
+  async hasTrustedCoverage(symbol: string): Promise<boolean> {
+    const e = this.entries.get(symbol);
+    if (!e || e.covered.length === 0) return false;
+    for (const id of e.partitions) {
+      if (await fileExists(partitionFile(this.storage, this.dataset, partitionKeyOf(symbol, id)))) return true;
+    }
+    return (await this.trustedCoverage(symbol)).length > 0;
   }
 
   /** A partition was published: its rows are on disk, and its share of the unit's window is covered. */

@@ -61,14 +61,18 @@ export async function listDatasetFiles(storage: string, dataset: string): Promis
 const STAT_BATCH = 256;
 
 /** Whether a dataset holds any partition file, found without listing them all. */
-async function hasPartitionFile(dir: string, root: string): Promise<boolean> {
+/** Whether any file below `root` (a missing directory holds none) satisfies `wanted`, given its path relative to `root`. */
+export async function hasFileBelow(root: string, wanted: (relative: string) => boolean = () => true, dir = root): Promise<boolean> {
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const e of entries) {
     const absolute = path.join(dir, e.name);
-    if (e.isFile() && e.name === PARTITION_FILE && parsePartitionPath(path.relative(root, absolute))) return true;
-    if (e.isDirectory() && (await hasPartitionFile(absolute, root))) return true;
+    if (e.isDirectory() ? await hasFileBelow(root, wanted, absolute) : wanted(path.relative(root, absolute))) return true;
   }
   return false;
+}
+
+function hasPartitionFile(root: string): Promise<boolean> {
+  return hasFileBelow(root, (relative) => path.basename(relative) === PARTITION_FILE && parsePartitionPath(relative) !== undefined);
 }
 
 export function isPartitionFile(file: DatasetFile): boolean {
@@ -189,7 +193,7 @@ async function createViews(connection: DuckDBConnection, storage: string, datase
   }
   for (const d of datasets) {
     const root = datasetDir(storage, d.dataset);
-    if (!(await hasPartitionFile(root, root))) continue;
+    if (!(await hasPartitionFile(root))) continue;
     await connection.run(`CREATE VIEW ${sqlIdent(d.dataset)} AS ${await datasetViewSql(storage, d, calendar)}`);
     // Adjusting provider-adjusted bars again would apply the splits twice.
     if (d.kind === 'bars' && withActions.has(d.source) && (d.adjustment === null || d.adjustment === 'raw')) {

@@ -3,11 +3,10 @@
  * dataset's provenance, plan against the ledger, run the units, and summarize. `planIngest` makes
  * the same plan without a request or a write.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { checkProvenance, claimDataset, type DatasetMeta, readDatasetMeta, removeDatasetMeta } from '../lake/dataset-meta.js';
 import { openDuckDB } from '../lake/duck.js';
 import { Ledger } from '../lake/ledger.js';
+import { hasFileBelow } from '../lake/reader.js';
 import { PartitionWriter } from '../lake/partition-writer.js';
 import { BARS_SCHEMA } from '../lake/schema.js';
 import type { RetryPolicy } from '../net/retry.js';
@@ -119,7 +118,7 @@ export async function listSessions(
   const held = ledger.earliestCovered();
   let from: IsoDate | undefined = held === undefined ? undefined : nyDateOf(held);
   let fromStart = options.explicitStart;
-  for (const symbol of options.symbols) if (!fromStart && (await ledger.trustedCoverage(symbol)).length === 0) fromStart = true;
+  for (const symbol of options.symbols) if (!fromStart && !(await ledger.hasTrustedCoverage(symbol))) fromStart = true;
   if (fromStart && (from === undefined || options.startDate < from)) from = options.startDate;
   const to = nyDateOf(options.endInstant - 1);
   if (from === undefined || to < from) return undefined;
@@ -293,17 +292,9 @@ function isProviderAdjusted(options: Pick<IngestRunOptions, 'adjustment'>): bool
  * provenance goes first: a crash in between leaves a ledger of nothing, which the next run reuses.
  */
 export async function releaseIfEmpty(ledger: Ledger): Promise<void> {
-  if (!ledger.holdsNothing() || (await holdsAnyFile(datasetDir(ledger.storage, ledger.dataset)))) return;
+  if (!ledger.holdsNothing() || (await hasFileBelow(datasetDir(ledger.storage, ledger.dataset)))) return;
   await removeDatasetMeta(ledger.storage, ledger.dataset);
   await ledger.discard();
-}
-
-async function holdsAnyFile(dir: string): Promise<boolean> {
-  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    if (!entry.isDirectory() || (await holdsAnyFile(path.join(dir, entry.name)))) return true;
-  }
-  return false;
 }
 
 /** The plan a run would make now, from the ledger and cached reference data: no request, no write, no lock. */

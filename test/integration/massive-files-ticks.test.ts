@@ -11,13 +11,12 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeMassive } from '../support/fake-massive.js';
 import { FakeS3, type FakeS3Options, QUOTES_FILE_HEADER, TRADES_FILE_HEADER } from '../support/fake-s3.js';
+import { quietSourceContext } from '../support/source-context.js';
 import { type CliResult, listFiles, ROOT, runCli, startCli, tempDir } from '../support/cli.js';
 import { readTicks } from '../support/lake.js';
 import { nyMidnightUtc } from '../../src/shared/time.js';
 import { storedQuote, storedTrade } from '../support/massive-ticks.js';
-import { CircuitBreaker } from '../../src/net/circuit-breaker.js';
 import { CancelledError } from '../../src/net/errors.js';
-import { DEFAULT_RETRY_POLICY } from '../../src/net/retry.js';
 import { massiveFilesSource } from '../../src/sources/massive/flat-files.js';
 
 const TIMEOUT = 120_000;
@@ -225,15 +224,7 @@ describe('flat-file tick fields and transfers', () => {
   it('a stop while the kept rows are read back fails the request instead of ending it early', async () => {
     const fake = await serve({ from: '2024-03-07', to: '2024-03-07', datasets: ['trades_v1'], ticksPerDay: { trades: 20_000 } });
     const scratch = tempDir();
-    const source = massiveFilesSource.create({
-      env: s3Env(fake),
-      rateLimitPerMinute: 60_000,
-      retry: DEFAULT_RETRY_POLICY,
-      breaker: new CircuitBreaker(5),
-      onRequest: () => undefined,
-      onWarning: () => undefined,
-      scratch: path.join(scratch, 'run'),
-    });
+    const source = massiveFilesSource.create(quietSourceContext(s3Env(fake), path.join(scratch, 'run')));
     stops.push(async () => source.close?.());
     const stop = new AbortController();
     const request = { kind: 'trades' as const, symbols: ['AAPL', 'MSFT', 'BRK.B'], start: nyMidnightUtc('2024-03-07'), end: nyMidnightUtc('2024-03-08'), feed: undefined, scratch: path.join(scratch, 'unit') };

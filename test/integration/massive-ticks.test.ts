@@ -9,11 +9,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TEXT_CODES } from '../../src/lake/text-codes.js';
 import type { TradeColumns } from '../../src/lake/schema.js';
-import { CircuitBreaker } from '../../src/net/circuit-breaker.js';
-import { DEFAULT_RETRY_POLICY } from '../../src/net/retry.js';
 import { addDays, nyMidnightUtc } from '../../src/shared/time.js';
 import { massiveSource } from '../../src/sources/massive/rest.js';
 import { FakeMassive, type FakeMassiveOptions, type MassiveQuote, type MassiveTrade } from '../support/fake-massive.js';
+import { quietSourceContext } from '../support/source-context.js';
 import { type CliResult, listFiles, runCli, tempDir } from '../support/cli.js';
 import { query, readTicks, type TickRow as Row } from '../support/lake.js';
 import { storedQuote as quoteRow, storedTrade as tradeRow } from '../support/massive-ticks.js';
@@ -157,15 +156,7 @@ describe('trades and quotes from Massive REST (fake server)', () => {
 
   it('fetches a request of several symbols one after another, in the request order, each oldest first', async () => {
     const fake = await serve({ ticksPerDay: { trades: 700 }, tickPageRows: 300 });
-    const source = massiveSource.create({
-      env: env(fake),
-      rateLimitPerMinute: 60_000,
-      retry: DEFAULT_RETRY_POLICY,
-      breaker: new CircuitBreaker(5),
-      onRequest: () => undefined,
-      onWarning: () => undefined,
-      scratch: path.join(os.tmpdir(), 'unused-scratch'),
-    });
+    const source = massiveSource.create(quietSourceContext(env(fake), path.join(os.tmpdir(), 'unused-scratch')));
     const symbols = ['MSFT', 'AAPL'];
     const [start, end] = window('2024-03-07', '2024-03-08');
     const rows: [string, string, string][] = [];
