@@ -166,6 +166,18 @@ describe('ingest from Massive flat files (S3 fake, real S3 SDK)', () => {
     await expectExact(fake, out, 'equities_1day', 'day_aggs_v1', ['AAPL', 'MSFT'], '2023-12-27', '2024-01-05');
   });
 
+  it('fails the unit of a day file that is not gzip at once, with its reason, instead of downloading it again', async () => {
+    const fake = await serve({ from: '2024-01-02', to: '2024-01-05', datasets: ['day_aggs_v1'] });
+    const key = fake.key('day_aggs_v1', '2024-01-03');
+    const plain = path.join(tempDir(), 'plain.csv');
+    fs.writeFileSync(plain, 'ticker,volume,open,close,high,low,window_start,transactions\n');
+    await fake.addFile(key, plain);
+    const r = await runCli([...args(tempDir(), '1Day', '2024-01-02', '2024-01-05', 'AAPL'), '--json'], s3Env(fake));
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).symbols[0].reason).toMatch(/reading .*2024-01-03\.csv\.gz failed: not a valid gzip file/);
+    expect(fake.log.filter((q) => q.method === 'GET' && q.path.endsWith(key))).toHaveLength(1);
+  });
+
   it('refuses other timeframes, adjustments and mixing sources before any request (exit 2)', async () => {
     const fake = await serve({ from: '2024-01-02', to: '2024-01-05' });
     const out = tempDir();

@@ -1,10 +1,10 @@
 /**
  * Massive flat files over S3: one gzipped CSV per trading day holding every US ticker's minute or
  * daily aggregates, trades or quotes. A unit of work is a run of days (bars) or one day (ticks):
- * each day file is streamed to disk (never held in memory), DuckDB keeps the requested tickers'
- * rows of it, and once the unit's days are in they are read back in symbol-then-time order, a
- * bounded group of symbols at a time, so the writer publishes each partition once. Files carry
- * ETags, which the run keeps in the ledger.
+ * each day file is streamed, decompressed, and only the requested tickers' records go to disk
+ * (never the whole file, on disk or in memory); DuckDB reads those into typed columns, and once the
+ * unit's days are in they are read back in symbol-then-time order, a bounded group of symbols at a
+ * time, so the writer publishes each partition once. Files carry ETags, which the run keeps in the ledger.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -26,13 +27,16 @@ import { CredentialsError, PlanRestrictionError, SourceUnavailableError } from '
 import type { SessionBarRequest, SessionData, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
 import { barFormat, type DayFileFormat, tickFormat } from './flat-file-formats.js';
 import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES, isFlatFileTimeframe } from './flat-file-keys.js';
+import { DayFileContentError, WantedLinesStream } from './wanted-lines.js';
 
 const DEFAULT_ENDPOINT = 'https://files.massive.com';
 const DEFAULT_BUCKET = 'flatfiles';
 /** Massive asks paid users to stay under 100 requests a second. */
 const REQUESTS_PER_MINUTE = 6_000;
-/** Day files filtered at once: one per core (at least two), as a gzip stream is read on one thread. */
+/** Day files streamed at once: one per core (at least two), as a gzip stream is inflated on one thread. */
 const FILES_AT_ONCE = Math.max(2, os.availableParallelism());
+/** Decompressed bytes handed to the record filter at a time. */
+const INFLATE_CHUNK_BYTES = 256 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
  * The source's own DuckDB: its filters stream and its sorts spill, so it needs little; the lake's
@@ -91,6 +95,24 @@ function classifyS3(error: unknown, retryStatuses: readonly number[]): AttemptFa
   const requestId = e?.$metadata?.requestId;
   const reason = status === undefined ? `${e?.name ?? 'Error'}: ${e?.message ?? String(error)}` : `HTTP ${status} ${e?.Code ?? e?.name ?? ''}`.trim();
   return { retryable: status === undefined || retryStatuses.includes(status), reason: requestId ? `${reason} (request id ${requestId})` : reason, status, requestId };
+}
+
+/**
+ * A day file's transfer, decompression and record filter as one attempt: a file that is not gzip or
+ * not the expected CSV fails at once; a transfer cut off midway (the inflater then finds the stream
+ * ends early) is retried as an S3 failure is.
+ */
+function classifyDayFile(error: unknown, retryStatuses: readonly number[]): AttemptFailure {
+  const content = contentFailure(error);
+  return content === undefined ? classifyS3(error, retryStatuses) : { retryable: false, reason: content, status: undefined, requestId: undefined };
+}
+
+/** What is wrong with a day file's content, if that is why it could not be read. */
+function contentFailure(error: unknown): string | undefined {
+  if (error instanceof DayFileContentError) return error.message;
+  const code = (error as { code?: unknown })?.code;
+  if (code === 'Z_DATA_ERROR' || code === 'Z_NEED_DICT' || code === 'Z_STREAM_ERROR') return `not a valid gzip file (${(error as Error).message})`;
+  return undefined;
 }
 
 /** The request id S3 gave a response. */
@@ -173,10 +195,10 @@ class MassiveFilesSource implements Source {
   }
 
   /** An S3 request under the run's retry policy and rate budget; `what` names it without a secret. */
-  private attempts<T>(what: string, signal: AbortSignal, attempt: (client: S3Client) => Promise<T>): Promise<T> {
+  private attempts<T>(what: string, signal: AbortSignal, attempt: (client: S3Client) => Promise<T>, classify = classifyS3): Promise<T> {
     const { retry, breaker, onRequest } = this.context;
     return this.s3().then((client) =>
-      withAttempts({ what, policy: retry, budget: this.budget, breaker, signal, onRequest, classify: (error) => classifyS3(error, retry.retryStatuses), requestIdOf: s3RequestId }, () => attempt(client)),
+      withAttempts({ what, policy: retry, budget: this.budget, breaker, signal, onRequest, classify: (error) => classify(error, retry.retryStatuses), requestIdOf: s3RequestId }, () => attempt(client)),
     );
   }
 
@@ -238,6 +260,7 @@ class MassiveFilesSource implements Source {
     this.duck ??= fsp.mkdir(this.context.scratch, { recursive: true }).then(() => openDuckDB(undefined, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb')));
     const duck = await this.duck;
     const wanted = `VALUES ${symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
+    const tickers = new Set(symbols);
     // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
     const group = format.symbolsPerGroup(days.length, symbols.length);
     // A connection per file in flight: one connection runs one query at a time.
@@ -261,12 +284,12 @@ class MassiveFilesSource implements Source {
         days.map((date) =>
           this.filesInFlight(async () => {
             const key = flatFileKey(data, date);
-            const gz = path.join(scratch, `${date}.csv.gz`);
-            await this.downloading(() => this.download(key, gz, unitSignal));
+            const csv = path.join(scratch, `${date}.csv`);
+            const records = await this.downloading(() => this.fetchWanted(key, csv, tickers, unitSignal));
             return filtering(async () => {
               const connection = idle.pop()!;
               try {
-                return await this.keepWanted(format, connection, key, gz, date, group, unitSignal);
+                return await this.keepWanted(format, connection, key, csv, records, date, group, unitSignal);
               } finally {
                 idle.push(connection);
               }
@@ -288,12 +311,26 @@ class MassiveFilesSource implements Source {
   }
 
   /**
-   * Keep the wanted tickers' rows of a downloaded day file, as Parquet files beside it, one per group
-   * of `group` symbols (`<day>/g=<n>/…`), so reading a group back reads only its rows; returns the day's directory.
+   * The typed columns of a day file's wanted records (`csv`, `records` of them), as Parquet files
+   * beside it, one per group of `group` symbols (`<day>/g=<n>/…`), so reading a group back reads only
+   * its rows; returns the day's directory, which a day without any of the symbols leaves absent.
    */
-  private async keepWanted<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, key: string, gz: string, date: IsoDate, group: number, signal: AbortSignal): Promise<string> {
+  private async keepWanted<B extends ColumnBatch>(
+    format: DayFileFormat<B>,
+    connection: DuckDBConnection,
+    key: string,
+    csvFile: string,
+    records: number,
+    date: IsoDate,
+    group: number,
+    signal: AbortSignal,
+  ): Promise<string> {
     if (signal.aborted) throw new CancelledError();
-    const out = gz.replace(/\.csv\.gz$/, '');
+    const out = csvFile.replace(/\.csv$/, '');
+    if (records === 0) {
+      await fsp.rm(csvFile, { force: true });
+      return out;
+    }
     // A row stamped on another New York day than its file's is a provider defect: drop it, and say so.
     // The rows are sorted when read back, so the copy need not keep the file's order (a third faster);
     // where ties keep the file's order, the rows are numbered first.
@@ -302,7 +339,7 @@ class MassiveFilesSource implements Source {
     const types = Object.entries(format.csvTypes).map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`).join(', ');
     // The dialect is fixed, not sniffed: a sample without a quoted field (a `conditions` list) would
     // otherwise read a later one as several columns.
-    const csv = `read_csv(${sqlString(gz)}, header = true, compression = 'gzip', delim = ',', quote = '"', escape = '"', types = {${types}})`;
+    const csv = `read_csv(${sqlString(csvFile)}, header = true, compression = 'none', delim = ',', quote = '"', escape = '"', types = {${types}})`;
     try {
       const time = format.timeColumn;
       await connection.run(
@@ -328,25 +365,39 @@ class MassiveFilesSource implements Source {
       if (signal.aborted) throw new CancelledError();
       throw new Error(`reading ${key} failed: ${duckMessage(error)}`);
     } finally {
-      await fsp.rm(gz, { force: true });
+      await fsp.rm(csvFile, { force: true });
     }
     return out;
   }
 
-  /** Stream an object to a file; a transfer cut off midway is another failed attempt. */
-  private async download(key: string, file: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Stream a day file through the inflater and the record filter into a file of its header and the
+   * wanted tickers' records; returns how many records it kept. Each attempt starts the file afresh.
+   */
+  private async fetchWanted(key: string, file: string, tickers: ReadonlySet<string>, signal: AbortSignal): Promise<number> {
     const { GetObjectCommand } = await s3Sdk();
-    await this.attempts(`s3://${this.settings.bucket}/${key}`, signal, async (client) => {
-      const object = await client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { abortSignal: signal });
-      await pipeline(object.Body as Readable, fs.createWriteStream(file), { signal });
-      return object;
-    }).catch((error: unknown) => {
+    let filter: WantedLinesStream | undefined;
+    await this.attempts(
+      `s3://${this.settings.bucket}/${key}`,
+      signal,
+      async (client) => {
+        const object = await client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { abortSignal: signal });
+        filter = new WantedLinesStream(tickers);
+        await pipeline(object.Body as Readable, zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES }), filter, fs.createWriteStream(file), { signal });
+        return object;
+      },
+      classifyDayFile,
+    ).catch(async (error: unknown) => {
+      await fsp.rm(file, { force: true });
+      if (error instanceof CancelledError || error instanceof CircuitOpenError) throw error;
+      const content = contentFailure(error);
+      if (content !== undefined) throw new Error(`reading ${key} failed: ${content}`);
       const status = statusOf(error);
       if (status === 403) throw new Error(`Massive flat files refused ${key} (HTTP 403): the plan may not cover this date, or the file is not published yet`);
       if (status === 404) throw new Error(`Massive flat file ${key} is listed but could not be found (HTTP 404); rerun later`);
-      if (error instanceof CancelledError || error instanceof CircuitOpenError) throw error;
       throw new Error(`downloading ${key} failed: ${classifyS3(error, []).reason}`);
     });
+    return filter!.records.kept;
   }
 
   /**
