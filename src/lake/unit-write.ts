@@ -57,10 +57,11 @@ export interface PartitionSink<S extends DatasetSchema> {
 
 /**
  * A merge of many small partitions is mostly DuckDB writing one small file after another on one
- * thread: such a merge runs while the next rows arrive in another buffer, and a second one may start
- * beside it. A merge of a few large partitions keeps the unit waiting, and its single buffer.
+ * thread: such a merge runs while the next rows arrive in another buffer, and others may start
+ * beside it, as many as the writer runs at once. A merge of a few large partitions keeps the unit
+ * waiting, and its single buffer.
  */
-const WRITES_IN_FLIGHT = 2;
+const WRITES_IN_FLIGHT = 4;
 const OVERLAP_MIN_PARTITIONS = 8;
 
 export class UnitWrite<S extends DatasetSchema> {

@@ -320,9 +320,16 @@ export async function planIngest(options: IngestRunOptions): Promise<PlanReport>
   return (await planAgainst(options, ledger, reference, scheme, undefined, new Set(readjust))).report;
 }
 
+/**
+ * A bar run's DuckDB works in many small statements at once (a COPY per partition, several running):
+ * each runs on its calling thread, as a worker pool per statement only added thread wake-ups
+ * (~0.8 ms of a ~3 ms COPY here).
+ */
+const BAR_WRITER_THREADS = 1;
+
 export async function ingest(options: IngestRunOptions): Promise<IngestResult> {
   checkAgainstCapabilities(options.source.capabilities, options.source.name, options);
-  return withRunSession(options, {}, async ({ started, source, breaker, duck, staging: runStaging }) => {
+  return withRunSession(options, { threads: BAR_WRITER_THREADS }, async ({ started, source, breaker, duck, staging: runStaging }) => {
     const { storage, dataset, events, signal } = options;
     const wanted = wantedDataset(options, source.capabilities.synthetic);
     // A dataset this run must not write to is refused before any request.
