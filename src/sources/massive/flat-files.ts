@@ -263,7 +263,6 @@ class MassiveFilesSource implements Source {
     await fsp.mkdir(scratch, { recursive: true });
     // Beside the lake's own instance: its sorts spill to the run's staging area rather than grow past this.
     this.duck ??= fsp.mkdir(this.context.scratch, { recursive: true }).then(() => openDuckDB(DUCKDB_THREADS, DUCKDB_MEMORY_LIMIT, path.join(this.context.scratch, 'duckdb')));
-    const duck = await this.duck;
     const wanted = `VALUES ${symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
     const tickers = new Set(symbols);
     // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
@@ -276,21 +275,31 @@ class MassiveFilesSource implements Source {
     const unitSignal = AbortSignal.any([signal, failed.signal]);
     const interrupt = (): void => connections.forEach((c) => c.interrupt());
     unitSignal.addEventListener('abort', interrupt, { once: true });
+    const lanes = Math.min(FILES_AT_ONCE, days.length);
+    const idle: DuckDBConnection[] = [];
+    let ready: Promise<void> = Promise.resolve();
     try {
-      while (connections.length < Math.min(FILES_AT_ONCE, days.length)) connections.push(await connectUtc(duck));
-      for (const c of connections) {
-        await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`).catch((error: unknown) => {
-          throw unitSignal.aborted ? new CancelledError() : error;
-        });
-      }
-      const idle = [...connections];
-      const filtering = pLimit(connections.length);
+      // The downloads start at once; the lanes are opened meanwhile.
+      ready = (async () => {
+        const duck = await this.duck!;
+        while (connections.length < lanes) connections.push(await connectUtc(duck));
+        for (const c of connections) {
+          await c.run(`CREATE TEMP TABLE wanted AS SELECT * FROM (${wanted}) v(symbol, idx)`).catch((error: unknown) => {
+            throw unitSignal.aborted ? new CancelledError() : error;
+          });
+        }
+        idle.push(...connections);
+      })();
+      // Each day awaits it: a failure reaches the unit through the first day that does.
+      ready.catch(() => undefined);
+      const filtering = pLimit(lanes);
       const settled = await Promise.allSettled(
         days.map((date) =>
           this.filesInFlight(async () => {
             const key = flatFileKey(data, date);
             const csv = path.join(scratch, `${date}.csv`);
             const records = await this.downloading(() => this.fetchWanted(key, csv, tickers, unitSignal));
+            await ready;
             return filtering(async () => {
               const connection = idle.pop()!;
               try {
@@ -310,6 +319,8 @@ class MassiveFilesSource implements Source {
       const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
       yield* this.readBack(format, connections[0], symbols.length, kept, group, unitSignal, reuse);
     } finally {
+      // Lanes still opening would outlive the unit.
+      await ready.catch(() => undefined);
       unitSignal.removeEventListener('abort', interrupt);
       for (const c of connections) c.closeSync();
     }
