@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBResult } from '@duckdb/node-api';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { connectUtc, duckMessage, openDuckDB, sqlString } from '../../lake/duck.js';
@@ -317,7 +317,7 @@ class MassiveFilesSource implements Source {
       const firstFailure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError && !signal.aborted));
       if (firstFailure?.status === 'rejected') throw firstFailure.reason;
       const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
-      yield* this.readBack(format, connections[0], symbols.length, kept, group, unitSignal, reuse);
+      yield* this.readBack(format, connections, symbols.length, kept, group, unitSignal, reuse);
     } finally {
       // Lanes still opening would outlive the unit.
       await ready.catch(() => undefined);
@@ -417,34 +417,66 @@ class MassiveFilesSource implements Source {
   }
 
   /**
-   * The kept rows of every day, in symbol-then-time order, one group of symbols at a time. A result
-   * interrupted between chunks just ends: each group's rows are counted first, and a stream that
-   * ends short fails the unit instead of handing over part of its days.
+   * The kept rows of every day, in symbol-then-time order, one group of symbols at a time; with more
+   * than one lane, the next group is counted and sorted on another while this one is handed over. A
+   * result interrupted between chunks just ends: each group's rows are counted first, and a stream
+   * that ends short fails the unit instead of handing over part of its days.
    */
-  private async *readBack<B extends ColumnBatch>(format: DayFileFormat<B>, connection: DuckDBConnection, symbols: number, days: string[], group: number, signal: AbortSignal, reuse: () => B | undefined): AsyncIterable<B> {
+  private async *readBack<B extends ColumnBatch>(
+    format: DayFileFormat<B>,
+    lanes: readonly DuckDBConnection[],
+    symbols: number,
+    days: string[],
+    group: number,
+    signal: AbortSignal,
+    reuse: () => B | undefined,
+  ): AsyncIterable<B> {
+    const groups: string[][] = [];
     for (let g = 0; g * group < symbols; g++) {
       const files: string[] = [];
       for (const day of days) {
         const dir = path.join(day, `g=${g}`);
         for (const name of await fsp.readdir(dir).catch(() => [] as string[])) files.push(path.join(dir, name));
       }
-      if (files.length === 0) continue;
+      if (files.length > 0) groups.push(files);
+    }
+    const open = async (files: string[], connection: DuckDBConnection): Promise<{ expected: number; result: DuckDBResult }> => {
       const from = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
-      let streamed = 0;
-      let expected: number;
-      try {
-        expected = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${from} WHERE in_day AND complete`)).getRows()[0][0]);
-        const result = await connection.stream(await format.readBackSql(connection, from));
-        for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-          streamed += chunk.rowCount;
-          yield format.toBatch(chunk, reuse());
+      const expected = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${from} WHERE in_day AND complete`)).getRows()[0][0]);
+      // A streamed sort is done before its first chunk: started early, it runs beside the group before.
+      return { expected, result: await connection.stream(await format.readBackSql(connection, from)) };
+    };
+    let next = groups.length > 0 ? open(groups[0], lanes[0]) : undefined;
+    try {
+      for (let i = 0; i < groups.length; i++) {
+        let streamed = 0;
+        let expected: number;
+        try {
+          const current = await next!;
+          next = i + 1 < groups.length && lanes.length > 1 ? open(groups[i + 1], lanes[(i + 1) % lanes.length]) : undefined;
+          // Awaited with the next group; a failure meanwhile must not go unhandled.
+          next?.catch(() => undefined);
+          expected = current.expected;
+          for (let chunk = await current.result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await current.result.fetchChunk()) {
+            streamed += chunk.rowCount;
+            yield format.toBatch(chunk, reuse());
+          }
+          if (i + 1 < groups.length && next === undefined) next = open(groups[i + 1], lanes[0]);
+        } catch (error) {
+          if (signal.aborted) throw new CancelledError();
+          throw error;
         }
-      } catch (error) {
         if (signal.aborted) throw new CancelledError();
-        throw error;
+        if (streamed !== expected) throw new Error(`reading back the kept rows ended after ${streamed} of ${expected}`);
       }
-      if (signal.aborted) throw new CancelledError();
-      if (streamed !== expected) throw new Error(`reading back the kept rows ended after ${streamed} of ${expected}`);
+    } finally {
+      // Stopped early: a sort started for the next group ends before its lane is closed.
+      const pending = next;
+      next = undefined;
+      if (pending) {
+        for (const lane of lanes) lane.interrupt();
+        await pending.catch(() => undefined);
+      }
     }
   }
 
