@@ -446,14 +446,17 @@ class MassiveFilesSource implements Source {
       // A streamed sort is done before its first chunk: started early, it runs beside the group before.
       return { expected, result: await connection.stream(await format.readBackSql(connection, from)) };
     };
-    let next = groups.length > 0 ? open(groups[0], lanes[0]) : undefined;
+    // With a second lane, the next group is sorted while this one is handed over; with one, after it.
+    const ahead = lanes.length > 1;
+    const openGroup = (i: number): Promise<{ expected: number; result: DuckDBResult }> | undefined => (i < groups.length ? open(groups[i], lanes[i % lanes.length]) : undefined);
+    let next = openGroup(0);
     try {
       for (let i = 0; i < groups.length; i++) {
         let streamed = 0;
         let expected: number;
         try {
           const current = await next!;
-          next = i + 1 < groups.length && lanes.length > 1 ? open(groups[i + 1], lanes[(i + 1) % lanes.length]) : undefined;
+          next = ahead ? openGroup(i + 1) : undefined;
           // Awaited with the next group; a failure meanwhile must not go unhandled.
           next?.catch(() => undefined);
           expected = current.expected;
@@ -461,7 +464,7 @@ class MassiveFilesSource implements Source {
             streamed += chunk.rowCount;
             yield format.toBatch(chunk, reuse());
           }
-          if (i + 1 < groups.length && next === undefined) next = open(groups[i + 1], lanes[0]);
+          if (!ahead) next = openGroup(i + 1);
         } catch (error) {
           if (signal.aborted) throw new CancelledError();
           throw error;

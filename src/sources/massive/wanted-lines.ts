@@ -14,6 +14,8 @@ const QUOTE = 34;
 const NEWLINE = Buffer.from('\n');
 /** Where the next quote is not known yet. */
 const UNKNOWN = -2;
+/** The header name of the column records are picked by (every Massive day file has one). */
+const TICKER_COLUMN = 'ticker';
 
 /** The file is not a CSV this source can read (no header, or no ticker column): not worth another download. */
 export class DayFileContentError extends Error {
@@ -35,10 +37,7 @@ export class WantedRecords {
   /** Records kept so far (the header not counted). */
   kept = 0;
 
-  constructor(
-    private readonly wanted: ReadonlySet<string>,
-    private readonly tickerColumn = 'ticker',
-  ) {}
+  constructor(private readonly wanted: ReadonlySet<string>) {}
 
   /** The kept bytes of the next chunk of the file, as views of it (or of the carried record joined to its head). */
   write(chunk: Buffer): Buffer[] {
@@ -123,8 +122,8 @@ export class WantedRecords {
 
   private headerField(header: string): number {
     const names = header.replace(/^\uFEFF/, '').replace(/\r?\n$/, '').split(',').map((n) => n.trim().replace(/^"(.*)"$/, '$1'));
-    const index = names.indexOf(this.tickerColumn);
-    if (index < 0) throw new DayFileContentError(`the CSV header has no ${this.tickerColumn} column (${header.slice(0, 80).trim()})`);
+    const index = names.indexOf(TICKER_COLUMN);
+    if (index < 0) throw new DayFileContentError(`the CSV header has no ${TICKER_COLUMN} column (${header.slice(0, 80).trim()})`);
     return index;
   }
 
@@ -210,9 +209,9 @@ export class WantedRecords {
 export class WantedLinesStream extends Transform {
   readonly records: WantedRecords;
 
-  constructor(wanted: ReadonlySet<string>, tickerColumn?: string) {
+  constructor(wanted: ReadonlySet<string>) {
     super();
-    this.records = new WantedRecords(wanted, tickerColumn);
+    this.records = new WantedRecords(wanted);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
