@@ -6,12 +6,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBDateValue, type DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { listDatasets, type DatasetMeta } from './dataset-meta.js';
 import type { Session, TradingCalendar } from '../shared/calendar.js';
 import { dateToDayNumber, dayNumberToDate, type IsoDate, nyDateOf, nyMidnightUtc, weekday } from '../shared/time.js';
 import { isIntraday, parseTimeframe } from '../shared/timeframe.js';
-import { connectUtc, openDuckDB } from './duck.js';
+import { connectUtc, duckdb, openDuckDB } from './duck.js';
 import { fileExists } from '../shared/atomic-file.js';
 import { actionsFile, actionsGlob, adjustedSql } from './corporate-actions.js';
 import { Ledger } from './ledger.js';
@@ -98,9 +98,9 @@ async function createSessionsTable(connection: DuckDBConnection, calendar: Tradi
   await connection.run('CREATE TEMP TABLE sessions ("date" DATE, "open" TIMESTAMPTZ, "close" TIMESTAMPTZ, extended_open TIMESTAMPTZ, extended_close TIMESTAMPTZ, early_close BOOLEAN)');
   // The appender, not SQL text: parsing thousands of VALUES rows cost half a second per command.
   const appender = await connection.createAppender('sessions', 'main', 'temp');
-  const instant = (ms: number): DuckDBTimestampTZValue => new DuckDBTimestampTZValue(BigInt(ms) * 1000n);
+  const instant = (ms: number): DuckDBTimestampTZValue => new duckdb.DuckDBTimestampTZValue(BigInt(ms) * 1000n);
   for (const s of calendar.sessions(SESSIONS_FROM, to)) {
-    appender.appendDate(new DuckDBDateValue(dateToDayNumber(s.date)));
+    appender.appendDate(new duckdb.DuckDBDateValue(dateToDayNumber(s.date)));
     appender.appendTimestampTZ(instant(s.open));
     appender.appendTimestampTZ(instant(s.close));
     appender.appendTimestampTZ(instant(s.extendedOpen));

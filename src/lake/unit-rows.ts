@@ -5,10 +5,9 @@
  * flush) cost the main thread five times what filling the scan's chunks costs, and a third more CPU
  * in total. Callbacks run on the JS thread; each fills one chunk with memory copies.
  */
-import { BIGINT, DOUBLE, type DuckDBConnection, type DuckDBDataChunk, DuckDBTableFunction, type DuckDBType, INTEGER, TIMESTAMP_NS, TIMESTAMPTZ, UBIGINT } from '@duckdb/node-api';
-import bindings from '@duckdb/node-bindings';
+import type { DuckDBConnection, DuckDBDataChunk, DuckDBType } from '@duckdb/node-api';
 import { TWO_POW_32 } from '../shared/nanos.js';
-import { sqlIdent } from './duck.js';
+import { bindings, duckdb, sqlIdent } from './duck.js';
 import { type ColumnBatch, columnOf, type ColumnSpec, type ColumnType, type DatasetSchema, isBigIntColumn } from './schema.js';
 import { TEXT_CODES, TEXT_LIST_CODES } from './text-codes.js';
 
@@ -23,6 +22,7 @@ export interface RowSegment {
 const CHUNK_ROWS = 2048; // DuckDB's vector size
 
 /** How each column type crosses into DuckDB; `columnSql` turns it into the lake's type. */
+const { BIGINT, DOUBLE, INTEGER, TIMESTAMP_NS, TIMESTAMPTZ, UBIGINT } = duckdb;
 const DUCK_TYPES: Record<ColumnType, DuckDBType> = {
   double: DOUBLE,
   bigint: BIGINT,
@@ -145,7 +145,7 @@ export class UnitRowsFunction {
     this.buffers = new ChunkBuffers(schema);
     const resultColumns: [string, DuckDBType][] = [['part', INTEGER], ...schema.columns.map((c): [string, DuckDBType] => [c.name, DUCK_TYPES[c.type]])];
     connection.registerTableFunction(
-      DuckDBTableFunction.create({
+      duckdb.DuckDBTableFunction.create({
         name: this.name,
         parameterTypes: [INTEGER],
         bindFunction: (info) => {

@@ -4,7 +4,8 @@
  * A JSON file beside it names the holder for the error message; it is informational only.
  */
 import fs from 'node:fs/promises';
-import { DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { duckdb } from '../lake/duck.js';
 import { CannotProceedError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { metadataDir } from '../shared/lake-paths.js';
@@ -38,7 +39,7 @@ export class RunLock {
   private static async acquireOs(lockFile: string, infoFile: string, storage: string, key: string): Promise<RunLock> {
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(lockFile);
+      instance = await duckdb.DuckDBInstance.create(lockFile);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (!/lock/i.test(message)) throw new CannotProceedError(`cannot open the run lock ${lockFile}: ${message.split('\n')[0]}`);
