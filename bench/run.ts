@@ -9,7 +9,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { FakeAlpaca, type FakeOptions } from '../test/support/fake-alpaca.js';
 import { FakeMassive } from '../test/support/fake-massive.js';
@@ -18,7 +17,7 @@ import { openLake } from '../src/lake/reader.js';
 import { nyseRuleCalendar } from '../src/shared/calendar.js';
 import { parseTimeframe } from '../src/shared/timeframe.js';
 import { barFormat } from '../src/sources/massive/flat-file-formats.js';
-import { WantedLinesStream } from '../src/sources/massive/wanted-lines.js';
+import { wantedRecordStages } from '../src/sources/massive/wanted-lines.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'ingest.js');
@@ -302,7 +301,7 @@ async function filterOnly(files: readonly string[], symbols: readonly string[]):
     lanes.map(async (c, lane) => {
       for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
         const kept = path.join(scratch, `${lane}.csv`);
-        await pipeline(fs.createReadStream(file), zlib.createGunzip({ chunkSize: 256 * 1024 }), new WantedLinesStream(wanted), fs.createWriteStream(kept));
+        await pipeline(fs.createReadStream(file), ...wantedRecordStages(wanted).stages, fs.createWriteStream(kept));
         await c.run(
           `SELECT count(*), sum(w.idx + c.window_start + c.open + c.high + c.low + c.close + coalesce(c.volume, 0) + coalesce(c.transactions, 0))
            FROM read_csv('${kept}', header = true, delim = ',', quote = '"', escape = '"', types = {${types}}) c JOIN wanted w ON c.ticker = w.symbol`,

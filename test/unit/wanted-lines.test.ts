@@ -1,8 +1,10 @@
 /** The flat-file record filter: the same bytes a full CSV read would keep, however the file is cut into chunks. */
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { DayFileContentError, WantedLinesStream, WantedRecords } from '../../src/sources/massive/wanted-lines.js';
+import { CoalescingStream } from '../../src/shared/coalescing-stream.js';
+import { DayFileContentError, WantedLinesStream, WantedRecords, wantedRecordStages } from '../../src/sources/massive/wanted-lines.js';
 
 /** The records of a CSV text as RFC 4180 reads them: [raw text including its line end, fields]. */
 function referenceRecords(text: string): [string, string[]][] {
@@ -129,4 +131,43 @@ describe('the flat-file record filter', () => {
       for await (const _ of source);
     })).rejects.toThrow(DayFileContentError);
   });
+
+  it('from a gzipped file arriving in socket-sized pieces: the same records as the plain text gives', async () => {
+    const random = lcg(11);
+    const texts = Array.from({ length: 400 }, (_, n) => randomCsv(random, 0).split(/\r?\n/).slice(n === 0 ? 0 : 1).join('\n')).join('\n') + '\n';
+    const gzip = zlib.gzipSync(texts);
+    const pieces = [];
+    for (let at = 0; at < gzip.length; at += 65_536) pieces.push(gzip.subarray(at, at + 65_536));
+    const out: Buffer[] = [];
+    const { stages, filter } = wantedRecordStages(WANTED);
+    await pipeline(Readable.from(pieces), ...stages, async function* (source) {
+      for await (const c of source) out.push(c as Buffer);
+    });
+    expect(Buffer.concat(out).toString()).toBe(expected(texts, WANTED));
+    const [header, ...rows] = referenceRecords(texts);
+    expect(filter.records.kept).toBe(rows.filter(([, fields]) => WANTED.has(fields[header[1].indexOf('ticker')] ?? '')).length);
+  });
 });
+
+describe('joining a stream into larger chunks', () => {
+  async function joined(chunks: string[], minBytes: number): Promise<string[]> {
+    const out: string[] = [];
+    // A writable sees each chunk as handed on (an async iterator would join what is buffered).
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        out.push(chunk.toString());
+        done();
+      },
+    });
+    await pipeline(Readable.from(chunks.map((c) => Buffer.from(c))), new CoalescingStream(minBytes), sink);
+    return out;
+  }
+
+  it('hands on chunks of at least the size asked for, the last one whatever is left, the bytes unchanged', async () => {
+    expect(await joined(['ab', 'c', 'defg', 'h', 'ij'], 4)).toEqual(['abcdefg', 'hij']);
+    expect(await joined(['abcdef', 'g'], 4)).toEqual(['abcdef', 'g']);
+    expect(await joined(['ab', 'cd'], 4)).toEqual(['abcd']);
+    expect(await joined([], 4)).toEqual([]);
+  });
+});
+

@@ -13,7 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import type { DuckDBConnection, DuckDBInstance, DuckDBResult } from '@duckdb/node-api';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -28,7 +27,7 @@ import { CredentialsError, PlanRestrictionError, SourceUnavailableError } from '
 import type { SessionBarRequest, SessionData, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
 import { barFormat, type DayFileFormat, tickFormat } from './flat-file-formats.js';
 import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES, isFlatFileTimeframe } from './flat-file-keys.js';
-import { DayFileContentError, WantedLinesStream } from './wanted-lines.js';
+import { DayFileContentError, type WantedLinesStream, wantedRecordStages } from './wanted-lines.js';
 
 const DEFAULT_ENDPOINT = 'https://files.massive.com';
 const DEFAULT_BUCKET = 'flatfiles';
@@ -36,8 +35,6 @@ const DEFAULT_BUCKET = 'flatfiles';
 const REQUESTS_PER_MINUTE = 6_000;
 /** Day files streamed at once: one per core (at least two), as a gzip stream is inflated on one thread. */
 const FILES_AT_ONCE = Math.max(2, os.availableParallelism());
-/** Decompressed bytes handed to the record filter at a time. */
-const INFLATE_CHUNK_BYTES = 256 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
  * The source's own DuckDB: its filters stream and its sorts spill, so it needs little; the lake's
@@ -397,8 +394,9 @@ class MassiveFilesSource implements Source {
       signal,
       async (client) => {
         const object = await client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), { abortSignal: signal });
-        filter = new WantedLinesStream(tickers);
-        await pipeline(object.Body as Readable, zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES }), filter, fs.createWriteStream(file), { signal });
+        const stages = wantedRecordStages(tickers);
+        filter = stages.filter;
+        await pipeline(object.Body as Readable, ...stages.stages, fs.createWriteStream(file), { signal });
         return object;
       },
       classifyDayFile,

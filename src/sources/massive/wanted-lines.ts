@@ -6,6 +6,8 @@
  * kept and kept records are copied byte for byte, so the output is the same CSV with fewer rows.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { CoalescingStream } from '../../shared/coalescing-stream.js';
 
 const NL = 10;
 const CR = 13;
@@ -233,4 +235,18 @@ export class WantedLinesStream extends Transform {
     for (const b of out) this.push(b);
     callback();
   }
+}
+
+/**
+ * Compressed bytes handed to the inflater at a time, and decompressed bytes it hands the filter:
+ * about one inflater step's output each. Steps larger than a socket's 64 KB made filtering ~10 %
+ * faster (measured: 512 KB in and 2 MB out beat 256 KB / 1 MB and 1 MB / 4 MB).
+ */
+const INFLATE_INPUT_BYTES = 512 * 1024;
+const INFLATE_OUTPUT_BYTES = 2 * 1024 * 1024;
+
+/** What a gzipped day file streams through to become its header and wanted records: `stages` in order, ending in `filter`. */
+export function wantedRecordStages(wanted: ReadonlySet<string>): { stages: [CoalescingStream, zlib.Gunzip, WantedLinesStream]; filter: WantedLinesStream } {
+  const filter = new WantedLinesStream(wanted);
+  return { stages: [new CoalescingStream(INFLATE_INPUT_BYTES), zlib.createGunzip({ chunkSize: INFLATE_OUTPUT_BYTES }), filter], filter };
 }
