@@ -33,6 +33,9 @@ let bulkCounter = 0;
  */
 const WRITE_CONCURRENCY = 4;
 
+/** A merge is shared among the write slots only in slices of at least this many partitions. */
+const MIN_PARTITIONS_PER_SLOT = 4;
+
 /** Below this many new partitions in one commit, per-partition COPYs are as cheap as the bulk path. */
 const BULK_MIN_PARTITIONS = 8;
 /** A partitioned COPY keeps a writer open per partition: this many at most bounds its memory. */
@@ -42,6 +45,17 @@ const BULK_MAX_PARTITIONS = 64;
  * COPYs it saves: a COPY costs ~3 ms here whatever its size, the bulk path ~2 µs a row more.
  */
 const BULK_MAX_MEAN_ROWS = 1_000;
+
+/** Indices 0…n-1 in `count` contiguous slices whose sizes differ by one at most (none empty). */
+export function sliceEvenly(n: number, count: number): number[][] {
+  const slices: number[][] = [];
+  for (let k = 0, from = 0; k < count && from < n; k++) {
+    const to = from + Math.ceil((n - from) / (count - k));
+    slices.push(Array.from({ length: to - from }, (_, i) => from + i));
+    from = to;
+  }
+  return slices;
+}
 
 /** Whether new partitions of these row counts are written by one partitioned COPY rather than one COPY each. */
 export function writesInBulk(rows: readonly number[]): boolean {
@@ -121,29 +135,37 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
       const temps = new Map<number, string>();
       try {
         const exists = await Promise.all(targets.map((t) => fileExists(t)));
-        await this.writeSlots(async () => {
-          const connection = this.idle.pop() ?? (await connectUtc(this.duck));
-          try {
-            const fresh = partitions.map((_, i) => i).filter((i) => !exists[i]);
-            for (let from = 0; from < fresh.length; from += BULK_MAX_PARTITIONS) {
-              const batch = fresh.slice(from, from + BULK_MAX_PARTITIONS);
-              if (!writesInBulk(batch.map((i) => partitions[i].rows.to - partitions[i].rows.from))) continue;
-              const written = await this.writeNewPartitions(connection, batch.map((i) => partitions[i]), stagingDir);
-              for (const [i, temp] of written) temps.set(batch[i], temp);
-            }
-            for (let i = 0; i < partitions.length; i++) {
-              if (!temps.has(i)) temps.set(i, await this.mergePartition(connection, partitions[i], exists[i], stagingDir));
-            }
-          } finally {
-            this.idle.push(connection);
-          }
-        });
+        // A long list is shared among the write slots: a unit's last merge otherwise ran its COPYs one
+        // after another while the other slots sat idle.
+        const slices = sliceEvenly(partitions.length, Math.min(WRITE_CONCURRENCY, Math.ceil(partitions.length / MIN_PARTITIONS_PER_SLOT)));
+        const settled = await Promise.allSettled(slices.map((slice) => this.writeSlots(() => this.writeSlice(slice, partitions, exists, stagingDir, temps))));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
         await publishFiles(partitions.map((_, i) => ({ temp: temps.get(i)!, target: targets[i] })));
       } catch (error) {
         await Promise.all([...temps.values()].map((t) => fs.rm(t, { force: true })));
         throw error;
       }
     });
+  }
+
+  /** Write partitions `indices` of `partitions` to temp files (recorded in `temps`) on one connection. */
+  private async writeSlice(indices: readonly number[], partitions: readonly PartitionToWrite[], exists: readonly boolean[], stagingDir: string, temps: Map<number, string>): Promise<void> {
+    const connection = this.idle.pop() ?? (await connectUtc(this.duck));
+    try {
+      const fresh = indices.filter((i) => !exists[i]);
+      for (let from = 0; from < fresh.length; from += BULK_MAX_PARTITIONS) {
+        const batch = fresh.slice(from, from + BULK_MAX_PARTITIONS);
+        if (!writesInBulk(batch.map((i) => partitions[i].rows.to - partitions[i].rows.from))) continue;
+        const written = await this.writeNewPartitions(connection, batch.map((i) => partitions[i]), stagingDir);
+        for (const [i, temp] of written) temps.set(batch[i], temp);
+      }
+      for (const i of indices) {
+        if (!temps.has(i)) temps.set(i, await this.mergePartition(connection, partitions[i], exists[i], stagingDir));
+      }
+    } finally {
+      this.idle.push(connection);
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { allocateBarColumns, type BarColumns, BARS_SCHEMA } from '../../src/lake/schema.js';
 import { PendingPartitions, partitionSegment } from '../../src/lake/pending-partitions.js';
-import { writesInBulk } from '../../src/lake/partition-writer.js';
+import { sliceEvenly, writesInBulk } from '../../src/lake/partition-writer.js';
 import { writeInt64 } from '../../src/lake/unit-rows.js';
 
 const us = (iso: string): number => Date.parse(iso) * 1000;
@@ -124,5 +124,23 @@ describe('bulk or per-partition writes', () => {
     // The mean decides: one large partition among small ones.
     expect(writesInBulk([...Array(9).fill(100), 9_000])).toBe(true);
     expect(writesInBulk([...Array(9).fill(100), 9_200])).toBe(false);
+  });
+});
+
+describe('sharing a merge among the write slots', () => {
+  it('cuts the partitions into contiguous slices of sizes one apart, every partition once', () => {
+    expect(sliceEvenly(10, 4)).toEqual([[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]);
+    expect(sliceEvenly(3, 4)).toEqual([[0], [1], [2]]);
+    expect(sliceEvenly(5, 1)).toEqual([[0, 1, 2, 3, 4]]);
+    expect(sliceEvenly(0, 4)).toEqual([]);
+    for (let n = 0; n < 40; n++) {
+      for (let count = 1; count <= 5; count++) {
+        const slices = sliceEvenly(n, count);
+        expect(slices.flat()).toEqual([...Array(n).keys()]);
+        const sizes = slices.map((s) => s.length);
+        expect(slices.length, `${n} in ${count}`).toBe(Math.min(n, count));
+        if (n > 0) expect(Math.min(...sizes) > 0 && Math.max(...sizes) - Math.min(...sizes) <= 1, `${n} in ${count}: ${sizes}`).toBe(true);
+      }
+    }
   });
 });
