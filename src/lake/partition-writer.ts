@@ -6,14 +6,14 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBPreparedStatement } from '@duckdb/node-api';
 import pLimit from 'p-limit';
 import { fileExists, publishFiles } from '../shared/atomic-file.js';
 import { KeyedMutex } from '../shared/keyed-mutex.js';
 import { partitionColumns, partitionFile, partitionLabel, type PartitionScheme, partitionSubdir } from '../shared/lake-paths.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
 import { columnNames, type DatasetSchema } from './schema.js';
-import { schemaColumnsSql, UnitRowsFunction } from './unit-rows.js';
+import { type RowSegment, schemaColumnsSql, UnitRowsFunction, type UnitRowsScan } from './unit-rows.js';
 import { type CommittedPartition, type PartitionSink, type PartitionToWrite, UnitBuffers, UnitWrite } from './unit-write.js';
 
 /** A stored partition exists but cannot be read: the unit fails and the file is left for inspection. */
@@ -64,8 +64,8 @@ export function writesInBulk(rows: readonly number[]): boolean {
 
 export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S> {
   private readonly locks = new KeyedMutex();
-  /** Connections not running a write; one is opened per concurrent write. */
-  private readonly idle: DuckDBConnection[] = [];
+  /** Lanes not running a write; one is opened per concurrent write. */
+  private readonly idle: WriteLane[] = [];
   private readonly spareBuffers: UnitBuffers<S>[] = [];
   /** Units writing, and buffers handed out (one per unit, plus those of background merges). */
   private unitsOpen = 0;
@@ -94,7 +94,7 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
   }
 
   close(): void {
-    for (const c of this.idle.splice(0)) c.closeSync();
+    for (const lane of this.idle.splice(0)) lane.close();
     this.home.closeSync();
   }
 
@@ -149,22 +149,22 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     });
   }
 
-  /** Write partitions `indices` of `partitions` to temp files (recorded in `temps`) on one connection. */
+  /** Write partitions `indices` of `partitions` to temp files (recorded in `temps`) on one lane. */
   private async writeSlice(indices: readonly number[], partitions: readonly PartitionToWrite[], exists: readonly boolean[], stagingDir: string, temps: Map<number, string>): Promise<void> {
-    const connection = this.idle.pop() ?? (await connectUtc(this.duck));
+    const lane = this.idle.pop() ?? (await WriteLane.open(this.duck, this.unitRows, this.fromMemory));
     try {
       const fresh = indices.filter((i) => !exists[i]);
       for (let from = 0; from < fresh.length; from += BULK_MAX_PARTITIONS) {
         const batch = fresh.slice(from, from + BULK_MAX_PARTITIONS);
         if (!writesInBulk(batch.map((i) => partitions[i].rows.to - partitions[i].rows.from))) continue;
-        const written = await this.writeNewPartitions(connection, batch.map((i) => partitions[i]), stagingDir);
+        const written = await this.writeNewPartitions(lane.connection, batch.map((i) => partitions[i]), stagingDir);
         for (const [i, temp] of written) temps.set(batch[i], temp);
       }
       for (const i of indices) {
-        if (!temps.has(i)) temps.set(i, await this.mergePartition(connection, partitions[i], exists[i], stagingDir));
+        if (!temps.has(i)) temps.set(i, await this.mergePartition(lane, partitions[i], exists[i], stagingDir));
       }
     } finally {
-      this.idle.push(connection);
+      this.idle.push(lane);
     }
   }
 
@@ -219,27 +219,79 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
     }
   }
 
-  /** Write the merged partition to a temp file in the staging area; returns its path. */
-  private async mergePartition(connection: DuckDBConnection, { key, rows }: PartitionToWrite, exists: boolean, stagingDir: string): Promise<string> {
+  /** Write the partition, merged with its stored file if it has one, to a temp file in the staging area; returns its path. */
+  private async mergePartition(lane: WriteLane, { key, rows }: PartitionToWrite, exists: boolean, stagingDir: string): Promise<string> {
     const target = partitionFile(this.storage, this.dataset, key);
     const temp = path.join(stagingDir, `${partitionLabel(key).replace(' ', '-')}.parquet.tmp`);
-    const scan = this.unitRows.open([rows]);
-    // The rows are strictly increasing in time, and a single-threaded scan keeps that order: a new
-    // partition needs no sort. Against stored rows, new rows win on equal timestamps.
-    const list = this.columns.map(sqlIdent).join(', ');
-    const time = sqlIdent(this.schema.timeColumn);
-    const batch = `SELECT ${this.fromMemory} FROM ${scan.sql}`;
-    const stored = `SELECT ${list} FROM read_parquet(${sqlString(target)}, hive_partitioning = false)`;
-    const query = exists ? `SELECT * FROM (${stored} WHERE ${time} NOT IN (SELECT ${time} FROM (${batch})) UNION ALL ${batch}) ORDER BY ${time}` : batch;
     try {
-      await connection.run(`COPY (${query}) TO ${sqlString(temp)} (FORMAT parquet, COMPRESSION zstd)`);
+      if (exists) await this.mergeWithStored(lane.connection, rows, target, temp);
+      else await lane.writeNew(rows, temp, stagingDir);
     } catch (error) {
       await fs.rm(temp, { force: true });
       if (exists) throw new PartitionUnreadableError(target, duckMessage(error));
       throw new Error(`writing partition ${partitionLabel(key)} failed: ${duckMessage(error)}`);
+    }
+    return temp;
+  }
+
+  /** The stored rows whose time is not among the new ones, and the new ones, in time order, to `temp`. */
+  private async mergeWithStored(connection: DuckDBConnection, rows: RowSegment, target: string, temp: string): Promise<void> {
+    const scan = this.unitRows.open([rows]);
+    const list = this.columns.map(sqlIdent).join(', ');
+    const time = sqlIdent(this.schema.timeColumn);
+    const batch = `SELECT ${this.fromMemory} FROM ${scan.sql}`;
+    const stored = `SELECT ${list} FROM read_parquet(${sqlString(target)}, hive_partitioning = false)`;
+    try {
+      await connection.run(`COPY (SELECT * FROM (${stored} WHERE ${time} NOT IN (SELECT ${time} FROM (${batch})) UNION ALL ${batch}) ORDER BY ${time}) TO ${sqlString(temp)} (FORMAT parquet, COMPRESSION zstd)`);
     } finally {
       scan.close();
     }
-    return temp;
+  }
+}
+
+let laneCounter = 0;
+
+/**
+ * A connection running one write at a time. A new partition is written by a COPY prepared once per
+ * staging area into the lane's own file, then renamed: planning a COPY cost about a third of writing
+ * a small partition (measured: 500 partitions of 1,300 rows, 1.1 s → 0.8 s of CPU).
+ */
+class WriteLane {
+  private fresh: { stagingDir: string; copy: DuckDBPreparedStatement; output: string } | undefined;
+
+  private constructor(
+    readonly connection: DuckDBConnection,
+    private readonly scan: UnitRowsScan,
+    private readonly fromMemory: string,
+    private readonly id: number,
+  ) {}
+
+  static async open(duck: DuckDBInstance, unitRows: UnitRowsFunction, fromMemory: string): Promise<WriteLane> {
+    return new WriteLane(await connectUtc(duck), unitRows.open([]), fromMemory, ++laneCounter);
+  }
+
+  /** Write a new partition's rows to `temp`. */
+  async writeNew(rows: RowSegment, temp: string, stagingDir: string): Promise<void> {
+    if (this.fresh?.stagingDir !== stagingDir) {
+      this.fresh?.copy.destroySync();
+      this.fresh = undefined;
+      const output = path.join(stagingDir, `lane-${this.id}.parquet.tmp`);
+      // The rows are strictly increasing in time, and a single-threaded scan keeps that order: no sort.
+      const copy = await this.connection.prepare(`COPY (SELECT ${this.fromMemory} FROM ${this.scan.sql}) TO ${sqlString(output)} (FORMAT parquet, COMPRESSION zstd)`);
+      this.fresh = { stagingDir, copy, output };
+    }
+    this.scan.set([rows]);
+    try {
+      await this.fresh.copy.run();
+    } finally {
+      this.scan.set([]);
+    }
+    await fs.rename(this.fresh.output, temp);
+  }
+
+  close(): void {
+    this.fresh?.copy.destroySync();
+    this.scan.close();
+    this.connection.closeSync();
   }
 }

@@ -72,6 +72,18 @@ interface ScanState {
   row: number;
 }
 
+/** A scan's rows, read when a query over it starts: a prepared query reads whatever they are then. */
+interface ScanRows {
+  segments: readonly RowSegment[];
+}
+
+/** A table expression over rows in memory, valid until `close`; `set` replaces its rows between queries. */
+export interface UnitRowsScan {
+  readonly sql: string;
+  set(segments: readonly RowSegment[]): void;
+  close(): void;
+}
+
 /** One column's chunk-sized staging buffer and how rows get into it. */
 interface StagedColumn {
   spec: ColumnSpec;
@@ -136,7 +148,7 @@ let functionCounter = 0;
 
 /** One table function per DuckDB instance; scans are addressed by a handle. */
 export class UnitRowsFunction {
-  private readonly scans = new Map<number, readonly RowSegment[]>();
+  private readonly scans = new Map<number, ScanRows>();
   private nextHandle = 0;
   private readonly buffers: ChunkBuffers;
   readonly name = `unit_rows_${process.pid}_${++functionCounter}`;
@@ -149,21 +161,23 @@ export class UnitRowsFunction {
         name: this.name,
         parameterTypes: [INTEGER],
         bindFunction: (info) => {
-          const segments = this.scans.get(Number(info.getParameter(0)));
-          if (!segments) return info.setError('unknown unit rows handle');
+          const rows = this.scans.get(Number(info.getParameter(0)));
+          if (!rows) return info.setError('unknown unit rows handle');
           for (const [name, type] of resultColumns) info.addResultColumn(name, type);
-          info.setCardinality(segments.reduce((n, s) => n + s.to - s.from, 0), true);
-          info.setBindData({ segments });
+          // An estimate only when the rows may be replaced before the query runs.
+          const count = rows.segments.reduce((n, s) => n + s.to - s.from, 0);
+          info.setCardinality(count, count > 0);
+          info.setBindData(rows);
         },
         initFunction: (info) => {
-          const { segments } = info.bindData as { segments: readonly RowSegment[] };
-          info.setInitData({ segment: 0, row: segments[0]?.from ?? 0 } satisfies ScanState);
+          const { segments } = info.bindData as ScanRows;
+          info.setInitData({ segments, segment: 0, row: segments[0]?.from ?? 0 } satisfies ScanState & ScanRows);
           // One scanning thread keeps insertion order, which the writer relies on instead of sorting.
           info.setMaxThreads(1);
         },
         mainFunction: (info, output) => {
-          const { segments } = info.bindData as { segments: readonly RowSegment[] };
-          const n = this.buffers.fill(segments, info.initData as ScanState);
+          const state = info.initData as ScanState & ScanRows;
+          const n = this.buffers.fill(state.segments, state);
           output.rowCount = n;
           if (n > 0) this.buffers.copyTo(output, n);
         },
@@ -171,10 +185,15 @@ export class UnitRowsFunction {
     );
   }
 
-  /** Make segments scannable; `sql` is a table expression over them, valid until `close`. */
-  open(segments: readonly RowSegment[]): { sql: string; close: () => void } {
+  /** Make segments scannable. */
+  open(segments: readonly RowSegment[]): UnitRowsScan {
     const handle = ++this.nextHandle;
-    this.scans.set(handle, segments);
-    return { sql: `${this.name}(${handle})`, close: () => this.scans.delete(handle) };
+    const rows: ScanRows = { segments };
+    this.scans.set(handle, rows);
+    return {
+      sql: `${this.name}(${handle})`,
+      set: (next) => void (rows.segments = next),
+      close: () => this.scans.delete(handle),
+    };
   }
 }

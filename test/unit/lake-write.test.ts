@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { allocateBarColumns, type BarColumns, BARS_SCHEMA } from '../../src/lake/schema.js';
 import { PendingPartitions, partitionSegment } from '../../src/lake/pending-partitions.js';
 import { sliceEvenly, writesInBulk } from '../../src/lake/partition-writer.js';
-import { writeInt64 } from '../../src/lake/unit-rows.js';
+import { connectUtc, openDuckDB } from '../../src/lake/duck.js';
+import { UnitRowsFunction, writeInt64 } from '../../src/lake/unit-rows.js';
 
 const us = (iso: string): number => Date.parse(iso) * 1000;
 
@@ -144,3 +145,32 @@ describe('sharing a merge among the write slots', () => {
     }
   });
 });
+
+describe('rows in memory as a table', () => {
+  it('a prepared query reads the rows its scan holds when it runs, not when it was prepared', async () => {
+    const duck = await openDuckDB(1);
+    const connection = await connectUtc(duck);
+    try {
+      const rows = new UnitRowsFunction(connection, BARS_SCHEMA);
+      const c = columns([
+        [0, '2024-01-02T14:30:00Z', 1],
+        [0, '2024-01-02T14:31:00Z', 2],
+        [0, '2024-01-02T14:32:00Z', 4],
+      ]);
+      const scan = rows.open([]);
+      const query = await connection.prepare(`SELECT count(*)::INTEGER, sum("close"), max(part) FROM ${scan.sql}`);
+      const run = async (): Promise<unknown[]> => (await query.runAndReadAll()).getRows()[0];
+      expect(await run()).toEqual([0, null, null]);
+      scan.set([{ columns: c, from: 0, to: 2, part: 7 }]);
+      expect(await run()).toEqual([2, 3, 7]);
+      scan.set([{ columns: c, from: 1, to: 3, part: 8 }]);
+      expect(await run()).toEqual([2, 6, 8]);
+      query.destroySync();
+      scan.close();
+    } finally {
+      connection.closeSync();
+      duck.closeSync();
+    }
+  });
+});
+
