@@ -10,7 +10,7 @@ import type { DuckDBConnection, DuckDBInstance, DuckDBPreparedStatement } from '
 import pLimit from 'p-limit';
 import { fileExists, publishFiles } from '../shared/atomic-file.js';
 import { KeyedMutex } from '../shared/keyed-mutex.js';
-import { partitionColumns, partitionFile, partitionLabel, type PartitionScheme, partitionSubdir } from '../shared/lake-paths.js';
+import { partitionFile, partitionLabel, type PartitionScheme } from '../shared/lake-paths.js';
 import { connectUtc, duckMessage, sqlIdent, sqlString } from './duck.js';
 import { columnNames, type DatasetSchema } from './schema.js';
 import { type RowSegment, schemaColumnsSql, UnitRowsFunction, type UnitRowsScan } from './unit-rows.js';
@@ -24,8 +24,6 @@ export class PartitionUnreadableError extends Error {
   }
 }
 
-let bulkCounter = 0;
-
 /**
  * DuckDB writes at once. A bar run's COPY runs on its calling thread alone (see `BAR_WRITER_THREADS`)
  * and waits on the main thread for its rows and on the disk, so twice a 2-core machine's cores keep
@@ -36,16 +34,6 @@ const WRITE_CONCURRENCY = 4;
 /** A merge is shared among the write slots only in slices of at least this many partitions. */
 const MIN_PARTITIONS_PER_SLOT = 4;
 
-/** Below this many new partitions in one commit, per-partition COPYs are as cheap as the bulk path. */
-const BULK_MIN_PARTITIONS = 8;
-/** A partitioned COPY keeps a writer open per partition: this many at most bounds its memory. */
-const BULK_MAX_PARTITIONS = 64;
-/**
- * Above this many rows a partition on average, the bulk path's sort and check cost more than the
- * COPYs it saves: a COPY costs ~3 ms here whatever its size, the bulk path ~2 µs a row more.
- */
-const BULK_MAX_MEAN_ROWS = 1_000;
-
 /** Indices 0…n-1 in `count` contiguous slices whose sizes differ by one at most (none empty). */
 export function sliceEvenly(n: number, count: number): number[][] {
   const slices: number[][] = [];
@@ -55,11 +43,6 @@ export function sliceEvenly(n: number, count: number): number[][] {
     from = to;
   }
   return slices;
-}
-
-/** Whether new partitions of these row counts are written by one partitioned COPY rather than one COPY each. */
-export function writesInBulk(rows: readonly number[]): boolean {
-  return rows.length >= BULK_MIN_PARTITIONS && rows.reduce((sum, n) => sum + n, 0) <= BULK_MAX_MEAN_ROWS * rows.length;
 }
 
 export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S> {
@@ -153,69 +136,9 @@ export class PartitionWriter<S extends DatasetSchema> implements PartitionSink<S
   private async writeSlice(indices: readonly number[], partitions: readonly PartitionToWrite[], exists: readonly boolean[], stagingDir: string, temps: Map<number, string>): Promise<void> {
     const lane = this.idle.pop() ?? (await WriteLane.open(this.duck, this.unitRows, this.fromMemory));
     try {
-      const fresh = indices.filter((i) => !exists[i]);
-      for (let from = 0; from < fresh.length; from += BULK_MAX_PARTITIONS) {
-        const batch = fresh.slice(from, from + BULK_MAX_PARTITIONS);
-        if (!writesInBulk(batch.map((i) => partitions[i].rows.to - partitions[i].rows.from))) continue;
-        const written = await this.writeNewPartitions(lane.connection, batch.map((i) => partitions[i]), stagingDir);
-        for (const [i, temp] of written) temps.set(batch[i], temp);
-      }
-      for (const i of indices) {
-        if (!temps.has(i)) temps.set(i, await this.mergePartition(lane, partitions[i], exists[i], stagingDir));
-      }
+      for (const i of indices) temps.set(i, await this.mergePartition(lane, partitions[i], exists[i], stagingDir));
     } finally {
       this.idle.push(lane);
-    }
-  }
-
-  /**
-   * Partitions that do not exist yet, written by one partitioned COPY (~0.45 ms a partition here
-   * instead of ~3 ms each). DuckDB does not promise one sorted file per partition on that path, so
-   * every output is checked: a partition with more than one file, an unsorted file or a row count
-   * other than expected is left out of the result and goes through the per-partition merge instead.
-   * Returns index → temp file.
-   */
-  private async writeNewPartitions(connection: DuckDBConnection, partitions: readonly PartitionToWrite[], stagingDir: string): Promise<Map<number, string>> {
-    const bulkDir = path.join(stagingDir, `bulk-${++bulkCounter}`);
-    // Hive values as text, padded as the path codec pads them; the check below compares each output
-    // directory with the codec's path, so a mismatch falls back to the per-partition write.
-    const hive = partitionColumns(this.scheme);
-    const hiveList = ['symbol', ...hive].map(sqlIdent).join(', ');
-    const values = partitions
-      .map(({ key, rows }) => `(${[String(rows.part), sqlString(key.symbol), sqlString(String(key.year).padStart(4, '0')), ...(key.month === undefined ? [] : [sqlString(String(key.month).padStart(2, '0'))])].join(', ')})`)
-      .join(', ');
-    const keysTable = `bulk_keys_${process.pid}_${bulkCounter}`;
-    const scan = this.unitRows.open(partitions.map((p) => p.rows));
-    await connection.run(`CREATE TEMP TABLE ${keysTable} AS SELECT * FROM (VALUES ${values}) v(part, ${hiveList})`);
-    try {
-      await connection.run(
-        `COPY (SELECT ${['symbol', ...hive].map((c) => `k.${sqlIdent(c)}`).join(', ')}, ${this.columns.map((c) => `t.${sqlIdent(c)}`).join(', ')}
-               FROM (SELECT part, ${this.fromMemory} FROM ${scan.sql}) t JOIN ${keysTable} k USING (part)
-               ORDER BY k.symbol, t.${sqlIdent(this.schema.timeColumn)})
-         TO ${sqlString(bulkDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${hiveList}), FILE_EXTENSION 'parquet.tmp')`,
-      );
-      // Sorted strictly: a duplicate timestamp (which the provider should never send) also sends the
-      // partition through the per-partition path, which keeps the last row of each timestamp.
-      const check = await connection.runAndReadAll(
-        `SELECT filename, bool_or(bad) AS unordered, count(*)::BIGINT AS n FROM (
-           SELECT filename, ${sqlIdent(this.schema.timeColumn)} <= lag(${sqlIdent(this.schema.timeColumn)}) OVER (PARTITION BY filename ORDER BY file_row_number) AS bad
-           FROM read_parquet(${sqlString(path.join(bulkDir, '**', '*.parquet.tmp'))}, filename = true, file_row_number = true, hive_partitioning = false))
-         GROUP BY filename`,
-      );
-      const filesByDir = new Map<string, { file: string; unordered: boolean; rows: number }[]>();
-      for (const [file, unordered, n] of check.getRows() as [string, boolean, bigint][]) {
-        const dir = path.dirname(file);
-        filesByDir.set(dir, [...(filesByDir.get(dir) ?? []), { file, unordered, rows: Number(n) }]);
-      }
-      const out = new Map<number, string>();
-      partitions.forEach(({ key, rows }, i) => {
-        const files = filesByDir.get(path.join(bulkDir, partitionSubdir(key))) ?? [];
-        if (files.length === 1 && !files[0].unordered && files[0].rows === rows.to - rows.from) out.set(i, files[0].file);
-      });
-      return out;
-    } finally {
-      scan.close();
-      await connection.run(`DROP TABLE IF EXISTS ${keysTable}`).catch(() => undefined);
     }
   }
 

@@ -79,14 +79,14 @@ describe('partition writer', () => {
     await unit.commit();
     expect(await read('AAA')).toEqual([[minute(0), 2], [minute(1), 40], [minute(2), 5], [minute(3), 41]]);
 
-    // Twelve new months of one symbol go through the bulk path; one month arrives out of order.
+    // Twelve new months of one symbol, shared among the write slots; one month arrives out of order.
     const months = Array.from({ length: 12 }, (_, m) => m);
-    const { unit: bulk, committed } = begin(['CCC'], staging);
+    const { unit: many, committed } = begin(['CCC'], staging);
     const rows: [number, number, number][] = [];
     for (const m of months) for (let d = 0; d < 3; d++) rows.push([0, (m * 31 + d) * 24 * 60, m * 10 + d]);
     [rows[3], rows[4]] = [rows[4], rows[3]];
-    bulk.append(page(rows));
-    await bulk.commit();
+    many.append(page(rows));
+    await many.commit();
     expect(committed).toHaveLength(12);
     for (const m of months) {
       const got = await read('CCC', String(m + 1).padStart(2, '0'));
@@ -95,7 +95,7 @@ describe('partition writer', () => {
     }
   });
 
-  it('streams many partitions across chunk boundaries exactly (bulk path, 40 months × 97 rows)', async () => {
+  it('streams many partitions across chunk boundaries exactly (40 months × 97 rows, on several lanes)', async () => {
     const staging = fs.mkdtempSync(path.join(storage, 'stage-'));
     const { unit, rows: committedRows } = begin(['DDD'], staging);
     const rows: [number, number, number][] = [];

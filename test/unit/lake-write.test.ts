@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { allocateBarColumns, type BarColumns, BARS_SCHEMA } from '../../src/lake/schema.js';
 import { PendingPartitions, partitionSegment } from '../../src/lake/pending-partitions.js';
-import { sliceEvenly, writesInBulk } from '../../src/lake/partition-writer.js';
+import { sliceEvenly } from '../../src/lake/partition-writer.js';
 import { connectUtc, openDuckDB } from '../../src/lake/duck.js';
 import { UnitRowsFunction, writeInt64 } from '../../src/lake/unit-rows.js';
 
@@ -111,20 +111,6 @@ describe('int64 columns', () => {
     writeInt64(target, 7, source, 7, 9, true);
     const read = new BigInt64Array(target.buffer);
     expect([...read]).toEqual([0n, 1n, -1n, 2n ** 32n, 2n ** 53n - 1n, -(2n ** 40n) - 5n, BigInt(us('2024-01-02T14:30:00Z')), 3n, 7n]);
-  });
-});
-
-describe('bulk or per-partition writes', () => {
-  it('writes many small partitions by one partitioned COPY, and few or large ones one COPY each', () => {
-    // A daily dataset's yearly partitions: ~252 rows each.
-    expect(writesInBulk(Array(64).fill(252))).toBe(true);
-    // Fewer than eight partitions: COPYs are as cheap.
-    expect(writesInBulk(Array(7).fill(10))).toBe(false);
-    // A month of minute bars from flat files: thousands of rows each.
-    expect(writesInBulk(Array(10).fill(5_000))).toBe(false);
-    // The mean decides: one large partition among small ones.
-    expect(writesInBulk([...Array(9).fill(100), 9_000])).toBe(true);
-    expect(writesInBulk([...Array(9).fill(100), 9_200])).toBe(false);
   });
 });
 
