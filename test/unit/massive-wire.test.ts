@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { symbolGroups } from '../../src/sources/massive/flat-file-formats.js';
 import { flatFileDate, flatFileKey, flatFilePrefixes } from '../../src/sources/massive/flat-file-keys.js';
+import { openDuckDB } from '../../src/lake/duck.js';
 import { aggregatesToColumns, aggregatesUrl, followNextUrl, GroupedDailyRows, groupedDailyUrl, readAggregatesPage } from '../../src/sources/massive/rest-wire.js';
 import { parseTimeframe } from '../../src/shared/timeframe.js';
 import { nyMidnightUtc } from '../../src/shared/time.js';
@@ -70,3 +72,32 @@ describe('Massive flat-file keys', () => {
     expect(flatFilePrefixes({ kind: 'trades' }, '2024-12-31', '2025-01-02')).toEqual(['us_stocks_sip/trades_v1/2024/', 'us_stocks_sip/trades_v1/2025/']);
   });
 });
+
+describe('Massive flat files: symbols read back by group', () => {
+  /** The size of each group, in order, when `symbols` symbols are grouped by `perGroup`. */
+  async function sizes(symbols: number, perGroup: number): Promise<number[]> {
+    const duck = await openDuckDB(1);
+    const connection = await duck.connect();
+    try {
+      const { groupOf } = symbolGroups(symbols, perGroup);
+      const rows = (await connection.runAndReadAll(`SELECT ${groupOf('idx')} AS g, count(*)::INTEGER FROM range(${symbols}) t(idx) GROUP BY g ORDER BY g`)).getRows();
+      rows.forEach(([g], i) => expect(Number(g)).toBe(i));
+      return rows.map(([, n]) => Number(n));
+    } finally {
+      connection.closeSync();
+      duck.closeSync();
+    }
+  }
+
+  it('a first group a quarter of the others, then groups of the size asked for, every symbol in one', async () => {
+    expect(await sizes(500, 208)).toEqual([52, 208, 208, 32]);
+    expect(symbolGroups(500, 208).count).toBe(4);
+    expect(await sizes(500, 52)).toEqual([13, ...Array(9).fill(52), 19]);
+    expect(symbolGroups(500, 52).count).toBe(11);
+    expect(await sizes(3, 208)).toEqual([3]);
+    expect(symbolGroups(3, 208).count).toBe(1);
+    expect(await sizes(5, 1)).toEqual([1, 1, 1, 1, 1]);
+    expect(symbolGroups(5, 1).count).toBe(5);
+  });
+});
+

@@ -19,10 +19,23 @@ import { integerListCode, integerText, nonZeroText, tapeText } from './tick-code
 const BATCH_ROWS = 10_000;
 /** Rows read back and sorted at once: bounds DuckDB's sort and the rows in flight. */
 const SORT_GROUP_ROWS = 1_000_000;
-/** Groups of symbols a day of ticks is kept in at most: each is a file DuckDB writes at once. */
+/** Groups of symbols a day of ticks is kept in at most (one more: a smaller first one): each is a file DuckDB writes at once. */
 const TICK_GROUPS = 32;
 /** Symbols per group at least: a liquid symbol's day of ticks is hundreds of thousands of rows. */
 const TICK_GROUP_SYMBOLS = 16;
+
+/**
+ * A unit's symbols in groups of `perGroup` (by their index in the request, `idx` in SQL), except the
+ * first, a quarter of that: its sort is the only one the writer waits for, as each later group is
+ * sorted while the one before is written. `count` groups in all.
+ */
+export function symbolGroups(symbols: number, perGroup: number): { groupOf: (idx: string) => string; count: number } {
+  const first = Math.max(1, Math.ceil(perGroup / 4));
+  return {
+    groupOf: (idx) => `CASE WHEN ${idx} < ${first} THEN 0 ELSE 1 + (${idx} - ${first}) // ${perGroup} END`,
+    count: symbols <= first ? 1 : 1 + Math.ceil((symbols - first) / perGroup),
+  };
+}
 
 export interface DayFileFormat<B extends ColumnBatch> {
   /** read_csv types of the columns used, by header name. */

@@ -25,7 +25,7 @@ import { nsOfMs } from '../../shared/nanos.js';
 import { addDays, type IsoDate, nyDateOf, nyMidnightUtc } from '../../shared/time.js';
 import { CredentialsError, PlanRestrictionError, SourceUnavailableError } from '../errors.js';
 import type { SessionBarRequest, SessionData, Source, SourceCapabilities, SourceContext, SourceDefinition, TickRequest } from '../types.js';
-import { barFormat, type DayFileFormat, tickFormat } from './flat-file-formats.js';
+import { barFormat, type DayFileFormat, symbolGroups, tickFormat } from './flat-file-formats.js';
 import { flatFileDate, flatFileKey, flatFilePrefixes, FLAT_FILE_TIMEFRAMES, isFlatFileTimeframe } from './flat-file-keys.js';
 import { DayFileContentError, type WantedLinesStream, wantedRecordStages } from './wanted-lines.js';
 
@@ -262,7 +262,7 @@ class MassiveFilesSource implements Source {
     const wanted = `VALUES ${symbols.map((s, i) => `(${sqlString(s)}, ${i})`).join(', ')}`;
     const tickers = new Set(symbols);
     // Symbols are read back and sorted a group at a time; each day's kept rows are stored by group.
-    const group = format.symbolsPerGroup(days.length, symbols.length);
+    const groups = symbolGroups(symbols.length, format.symbolsPerGroup(days.length, symbols.length));
     // A connection per file in flight: one connection runs one query at a time.
     const connections: DuckDBConnection[] = [];
     // The first file that fails stops the others: the unit fails with its reason. A stop interrupts
@@ -299,7 +299,7 @@ class MassiveFilesSource implements Source {
             return filtering(async () => {
               const connection = idle.pop()!;
               try {
-                return await this.keepWanted(format, connection, key, csv, records, date, group, unitSignal);
+                return await this.keepWanted(format, connection, key, csv, records, date, groups.groupOf('w.idx'), unitSignal);
               } finally {
                 idle.push(connection);
               }
@@ -313,7 +313,7 @@ class MassiveFilesSource implements Source {
       const firstFailure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError && !signal.aborted));
       if (firstFailure?.status === 'rejected') throw firstFailure.reason;
       const kept = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
-      yield* this.readBack(format, connections, symbols.length, kept, group, unitSignal, reuse);
+      yield* this.readBack(format, connections, groups.count, kept, unitSignal, reuse);
     } finally {
       // Lanes still opening would outlive the unit.
       await ready.catch(() => undefined);
@@ -324,8 +324,9 @@ class MassiveFilesSource implements Source {
 
   /**
    * The typed columns of a day file's wanted records (`csv`, `records` of them), as Parquet files
-   * beside it, one per group of `group` symbols (`<day>/g=<n>/…`), so reading a group back reads only
-   * its rows; returns the day's directory, which a day without any of the symbols leaves absent.
+   * beside it, one per group of symbols (`<day>/g=<n>/…`, `groupOf` the SQL giving a row's group), so
+   * reading a group back reads only its rows; returns the day's directory, which a day without any
+   * of the symbols leaves absent.
    */
   private async keepWanted<B extends ColumnBatch>(
     format: DayFileFormat<B>,
@@ -334,7 +335,7 @@ class MassiveFilesSource implements Source {
     csvFile: string,
     records: number,
     date: IsoDate,
-    group: number,
+    groupOf: string,
     signal: AbortSignal,
   ): Promise<string> {
     if (signal.aborted) throw new CancelledError();
@@ -356,7 +357,7 @@ class MassiveFilesSource implements Source {
       const time = format.timeColumn;
       await connection.run(
         `COPY (SELECT *, ${time} >= ${from} AND ${time} < ${to} AS in_day FROM (
-                 SELECT w.idx // ${group} AS g, w.idx, ${format.kept}, ${format.complete} AS complete
+                 SELECT ${groupOf} AS g, w.idx, ${format.kept}, ${format.complete} AS complete
                  FROM ${format.fileOrder ? `(SELECT row_number() OVER () AS rn, * FROM ${csv})` : csv} c
                  JOIN wanted w ON c.ticker = w.symbol))
          TO ${sqlString(out)} (FORMAT parquet, PARTITION_BY (g), PRESERVE_ORDER false)`,
@@ -422,14 +423,13 @@ class MassiveFilesSource implements Source {
   private async *readBack<B extends ColumnBatch>(
     format: DayFileFormat<B>,
     lanes: readonly DuckDBConnection[],
-    symbols: number,
+    groupCount: number,
     days: string[],
-    group: number,
     signal: AbortSignal,
     reuse: () => B | undefined,
   ): AsyncIterable<B> {
     const groups: string[][] = [];
-    for (let g = 0; g * group < symbols; g++) {
+    for (let g = 0; g < groupCount; g++) {
       const files: string[] = [];
       for (const day of days) {
         const dir = path.join(day, `g=${g}`);
