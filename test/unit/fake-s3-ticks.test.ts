@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nyMidnightUtc, nyWallToUtc } from '../../src/shared/time.js';
+import { csvRecords } from '../support/csv.js';
 import { FakeMassive } from '../support/fake-massive.js';
 import { FakeS3, type FakeS3Options, type TickDataset } from '../support/fake-s3.js';
 import type { MassiveQuote, MassiveTrade } from '../support/massive-ticks.js';
@@ -26,28 +27,6 @@ const OPTIONS: FakeS3Options = {
   extraTickerTicks: 7,
 };
 const ALL_TICKERS = ['AAPL', 'BRK.B', 'MSFT', 'ZZ0001', 'ZZ0002', 'ZZ0003'];
-
-/** One CSV line as fields: commas split, except inside double quotes ("" is a quote). */
-function splitCsv(line: string): string[] {
-  const fields: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quoted) {
-      if (c !== '"') current += c;
-      else if (line[i + 1] === '"') current += line[i++];
-      else quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      fields.push(current);
-      current = '';
-    } else current += c;
-  }
-  expect(quoted, line).toBe(false);
-  fields.push(current);
-  return fields;
-}
 
 const BIGINTS = new Set(['participant_timestamp', 'sip_timestamp', 'trf_timestamp']);
 const LISTS = new Set(['conditions', 'indicators']);
@@ -114,15 +93,15 @@ describe('FakeS3 trades_v1 / quotes_v1 files', () => {
       expect(text.endsWith('\n')).toBe(true);
       const [header, ...lines] = text.slice(0, -1).split('\n');
       const names = header.split(',');
+      const [, ...records] = csvRecords(text);
+      // One record a line: no quote is left open at a line's end.
+      expect(records.map(([raw]) => raw)).toEqual(lines.map((line) => `${line}\n`));
       return {
         etag: answer.ETag!,
         lastModified: answer.LastModified!.getTime(),
         header,
         lines,
-        rows: lines.map((line) => {
-          const fields = splitCsv(line);
-          return { ...parseRow(names, fields), fields };
-        }),
+        rows: records.map(([, fields]) => ({ ...parseRow(names, fields), fields })),
       };
     } finally {
       c.destroy();

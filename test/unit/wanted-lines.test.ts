@@ -4,42 +4,12 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CoalescingStream } from '../../src/shared/coalescing-stream.js';
+import { csvRecords } from '../support/csv.js';
 import { DayFileContentError, WantedLinesStream, WantedRecords, wantedRecordStages } from '../../src/sources/massive/wanted-lines.js';
-
-/** The records of a CSV text as RFC 4180 reads them: [raw text including its line end, fields]. */
-function referenceRecords(text: string): [string, string[]][] {
-  const records: [string, string[]][] = [];
-  let start = 0;
-  let fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else if (c === '\n') {
-      fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
-      records.push([text.slice(start, i + 1), fields]);
-      fields = [];
-      field = '';
-      start = i + 1;
-    } else field += c;
-  }
-  if (start < text.length) records.push([text.slice(start) + '\n', [...fields, field]]);
-  return records;
-}
 
 /** What the filter must keep: the header, then each record whose ticker field is wanted. */
 function expected(text: string, wanted: ReadonlySet<string>, column = 'ticker'): string {
-  const [header, ...rows] = referenceRecords(text);
+  const [header, ...rows] = csvRecords(text);
   const at = header[1].indexOf(column);
   return header[0] + rows.filter(([, f]) => wanted.has(f[at] ?? '')).map(([raw]) => raw).join('');
 }
@@ -144,7 +114,7 @@ describe('the flat-file record filter', () => {
       for await (const c of source) out.push(c as Buffer);
     });
     expect(Buffer.concat(out).toString()).toBe(expected(texts, WANTED));
-    const [header, ...rows] = referenceRecords(texts);
+    const [header, ...rows] = csvRecords(texts);
     expect(filter.records.kept).toBe(rows.filter(([, fields]) => WANTED.has(fields[header[1].indexOf('ticker')] ?? '')).length);
   });
 });
